@@ -1,0 +1,3 @@
+//! The deterministic state machine (ADR-001).
+mod types;
+pub use types::*;

@@ -1,0 +1,249 @@
+//! The replicated command and its results: the contract between the Raft
+//! glue (which stamps, proposes and applies commands) and the deterministic
+//! state machine (which only computes).
+//!
+//! Every map here is a `BTreeMap` and every value is plain data, so two
+//! replicas that apply the same log serialize to the same bytes and report
+//! the same digest.
+
+use serde::{Deserialize, Serialize};
+
+/// One entry of the replicated log, as proposed by the leader.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    /// The leader's wall clock when it proposed this command. The only way
+    /// time enters the state machine (ADR-001).
+    pub leader_ts_ms: u64,
+    pub op: Op,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// Proposed periodically by the leader so replicated time advances (and
+    /// sessions expire) without client traffic.
+    Tick,
+    OpenSession {
+        ttl_ms: u64,
+    },
+    KeepAlive {
+        session_id: u64,
+    },
+    CloseSession {
+        session_id: u64,
+    },
+    Acquire {
+        name: String,
+        session_id: u64,
+        /// Queue FIFO behind the holder instead of failing.
+        wait: bool,
+    },
+    Release {
+        name: String,
+        session_id: u64,
+        token: u64,
+    },
+    /// A waiting acquire whose caller gave up leaves the queue.
+    CancelWait {
+        name: String,
+        session_id: u64,
+    },
+    Put(PutOp),
+    Delete(DeleteOp),
+    Txn(TxnOp),
+    /// Per-key version retention; replicated so every replica compacts at
+    /// the same index even while a config rotation is half done.
+    SetRetention {
+        max_versions: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutOp {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    /// 0 = not bound to a session.
+    pub session_id: u64,
+    pub prev_kv: bool,
+    pub guard: Option<FencingGuard>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FencingGuard {
+    pub lock: String,
+    pub token: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteOp {
+    pub key: Vec<u8>,
+    pub prefix: bool,
+    pub prev_kv: bool,
+}
+
+/// A read inside a transaction (evaluated at the txn's own revision).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeOp {
+    pub prefix: Vec<u8>,
+    pub limit: u32,
+    pub keys_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxnStep {
+    Put(PutOp),
+    Delete(DeleteOp),
+    Range(RangeOp),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CompareTarget {
+    Value,
+    Version,
+    ModRevision,
+    CreateRevision,
+    /// `key` is a lock name; compares the lock's current token.
+    LockToken,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CompareResult {
+    Equal,
+    NotEqual,
+    Greater,
+    Less,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compare {
+    pub key: Vec<u8>,
+    pub target: CompareTarget,
+    pub result: CompareResult,
+    /// Used when target is Value.
+    pub value: Vec<u8>,
+    /// Used for the numeric targets.
+    pub number: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnOp {
+    pub compare: Vec<Compare>,
+    pub success: Vec<TxnStep>,
+    pub failure: Vec<TxnStep>,
+}
+
+/// A key's value at one revision, as seen by clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyValue {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub create_revision: u64,
+    pub mod_revision: u64,
+    pub version: u64,
+    pub session_id: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    Put,
+    Delete,
+}
+
+/// A change to one key. For a delete, `kv.value` is empty, `kv.version` is
+/// 0 and `kv.mod_revision` is the delete's revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub kind: EventKind,
+    pub kv: KeyValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub session_id: u64,
+    pub ttl_ms: u64,
+    pub deadline_ms: u64,
+    pub locks: Vec<String>,
+    pub keys: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub name: String,
+    /// 0 when free.
+    pub holder_session: u64,
+    /// The holder's token; when free, the token of the last grant (0 if
+    /// never granted).
+    pub token: u64,
+    pub waiters: Vec<u64>,
+}
+
+/// A lock handed to a session by the entry at `token` (= that log index).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockGrant {
+    pub name: String,
+    pub session_id: u64,
+    pub token: u64,
+}
+
+/// The successful result of one command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    Ticked,
+    SessionOpened { session_id: u64, ttl_ms: u64 },
+    KeptAlive { session_id: u64, ttl_ms: u64 },
+    SessionClosed,
+    /// The lock is held by `session_id` with `token` (granted now, or
+    /// already held by the same session: acquire is idempotent).
+    Acquired { token: u64 },
+    /// `wait` was true and the session is now queued (or already was).
+    Queued { position: u64 },
+    /// `wait` was false and someone else holds it.
+    Busy { holder_session: u64 },
+    Released { next: Option<LockGrant> },
+    WaitCancelled,
+    Put { prev_kv: Option<KeyValue> },
+    Deleted { deleted: u64, prev_kvs: Vec<KeyValue> },
+    Txn { succeeded: bool, responses: Vec<TxnStepReply> },
+    RetentionSet,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxnStepReply {
+    Put { prev_kv: Option<KeyValue> },
+    Deleted { deleted: u64, prev_kvs: Vec<KeyValue> },
+    Range { kvs: Vec<KeyValue>, more: bool, count: u64 },
+}
+
+/// Deterministic refusals. Applying a refused command changes nothing but
+/// replicated time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum SmError {
+    #[error("session not found")]
+    SessionNotFound { session_id: u64 },
+    #[error("session expired")]
+    SessionExpired { session_id: u64 },
+    #[error("stale fencing token")]
+    StaleFencingToken { lock: String, token: u64, current: u64 },
+    #[error("lock not held by this session")]
+    NotLockHolder { lock: String, session_id: u64 },
+    #[error("compacted revision")]
+    Compacted { revision: u64, compact_revision: u64 },
+    #[error("future revision")]
+    FutureRevision { revision: u64, current: u64 },
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+}
+
+/// Everything one applied entry produced: the reply for the proposer, and
+/// the side effects every replica publishes (watch events, lock grants to
+/// waiters, expirations) — identical on every replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub index: u64,
+    pub result: Result<Reply, SmError>,
+    /// KV changes at this index, in order (all share `mod_revision = index`).
+    pub events: Vec<Event>,
+    /// Locks granted at this index, including to waiters.
+    pub grants: Vec<LockGrant>,
+    /// Sessions that expired when this entry advanced replicated time.
+    pub expired_sessions: Vec<u64>,
+}
