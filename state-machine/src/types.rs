@@ -188,29 +188,60 @@ pub struct LockGrant {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
     Ticked,
-    SessionOpened { session_id: u64, ttl_ms: u64 },
-    KeptAlive { session_id: u64, ttl_ms: u64 },
+    SessionOpened {
+        session_id: u64,
+        ttl_ms: u64,
+    },
+    KeptAlive {
+        session_id: u64,
+        ttl_ms: u64,
+    },
     SessionClosed,
     /// The lock is held by `session_id` with `token` (granted now, or
     /// already held by the same session: acquire is idempotent).
-    Acquired { token: u64 },
+    Acquired {
+        token: u64,
+    },
     /// `wait` was true and the session is now queued (or already was).
-    Queued { position: u64 },
+    Queued {
+        position: u64,
+    },
     /// `wait` was false and someone else holds it.
-    Busy { holder_session: u64 },
-    Released { next: Option<LockGrant> },
+    Busy {
+        holder_session: u64,
+    },
+    Released {
+        next: Option<LockGrant>,
+    },
     WaitCancelled,
-    Put { prev_kv: Option<KeyValue> },
-    Deleted { deleted: u64, prev_kvs: Vec<KeyValue> },
-    Txn { succeeded: bool, responses: Vec<TxnStepReply> },
+    Put {
+        prev_kv: Option<KeyValue>,
+    },
+    Deleted {
+        deleted: u64,
+        prev_kvs: Vec<KeyValue>,
+    },
+    Txn {
+        succeeded: bool,
+        responses: Vec<TxnStepReply>,
+    },
     RetentionSet,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxnStepReply {
-    Put { prev_kv: Option<KeyValue> },
-    Deleted { deleted: u64, prev_kvs: Vec<KeyValue> },
-    Range { kvs: Vec<KeyValue>, more: bool, count: u64 },
+    Put {
+        prev_kv: Option<KeyValue>,
+    },
+    Deleted {
+        deleted: u64,
+        prev_kvs: Vec<KeyValue>,
+    },
+    Range {
+        kvs: Vec<KeyValue>,
+        more: bool,
+        count: u64,
+    },
 }
 
 /// Deterministic refusals. Applying a refused command changes nothing but
@@ -222,11 +253,18 @@ pub enum SmError {
     #[error("session expired")]
     SessionExpired { session_id: u64 },
     #[error("stale fencing token")]
-    StaleFencingToken { lock: String, token: u64, current: u64 },
+    StaleFencingToken {
+        lock: String,
+        token: u64,
+        current: u64,
+    },
     #[error("lock not held by this session")]
     NotLockHolder { lock: String, session_id: u64 },
     #[error("compacted revision")]
-    Compacted { revision: u64, compact_revision: u64 },
+    Compacted {
+        revision: u64,
+        compact_revision: u64,
+    },
     #[error("future revision")]
     FutureRevision { revision: u64, current: u64 },
     #[error("invalid argument: {0}")]
@@ -246,4 +284,65 @@ pub struct Applied {
     pub grants: Vec<LockGrant>,
     /// Sessions that expired when this entry advanced replicated time.
     pub expired_sessions: Vec<u64>,
+}
+
+/// The answer to a range read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeResult {
+    /// At most `limit` live keys (all when the limit is 0), in key order.
+    pub kvs: Vec<KeyValue>,
+    /// True when more live keys matched than were returned.
+    pub more: bool,
+    /// How many live keys matched in total.
+    pub count: u64,
+}
+
+/// Gauges for the metrics endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Live sessions.
+    pub sessions: u64,
+    /// Locks that currently have a holder.
+    pub locks_held: u64,
+    /// Sessions waiting in any lock queue.
+    pub waiters: u64,
+    /// Live (not deleted) keys.
+    pub keys: u64,
+}
+
+/// Why a snapshot could not be produced or restored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot is empty")]
+    Empty,
+    #[error("unsupported snapshot format version {0}")]
+    UnsupportedVersion(u8),
+    #[error("snapshot encoding failed: {0}")]
+    Encode(String),
+    #[error("snapshot is corrupt or truncated: {0}")]
+    Decode(String),
+    #[error("snapshot has {0} trailing bytes")]
+    TrailingBytes(usize),
+    #[error("snapshot is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+// openraft logs entries with Display; keep it short (no values).
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match &self.op {
+            Op::Tick => "tick",
+            Op::OpenSession { .. } => "open-session",
+            Op::KeepAlive { .. } => "keep-alive",
+            Op::CloseSession { .. } => "close-session",
+            Op::Acquire { .. } => "acquire",
+            Op::Release { .. } => "release",
+            Op::CancelWait { .. } => "cancel-wait",
+            Op::Put(_) => "put",
+            Op::Delete(_) => "delete",
+            Op::Txn(_) => "txn",
+            Op::SetRetention { .. } => "set-retention",
+        };
+        write!(f, "{name}@{}", self.leader_ts_ms)
+    }
 }

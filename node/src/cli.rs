@@ -1,0 +1,93 @@
+//! The node's command line.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::raft::{Member, NodeId};
+
+#[derive(Debug, Parser)]
+#[command(name = "aegis-node", version, about = "An AEGIS replica: Raft-replicated locks, sessions and KV")]
+pub struct Args {
+    /// This node's Raft id (> 0).
+    #[arg(long, env = "AEGIS_NODE_ID")]
+    pub id: NodeId,
+    /// Where the log, vote and snapshots live.
+    #[arg(long, env = "AEGIS_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Raft RPCs from peers.
+    #[arg(long, env = "AEGIS_PEER_ADDR")]
+    pub peer_addr: String,
+    /// The public aegis.v1 services.
+    #[arg(long, env = "AEGIS_CLIENT_ADDR")]
+    pub client_addr: String,
+    /// /metrics, /healthz and /readyz.
+    #[arg(long, env = "AEGIS_METRICS_ADDR")]
+    pub metrics_addr: String,
+    /// Cluster config (YAML). Defaults apply when omitted.
+    #[arg(long, env = "AEGIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Initial membership of a new cluster, the same on every founding
+    /// node: `1=PEER/CLIENT,2=PEER/CLIENT,...`. Without it a node with an
+    /// empty log waits to be added as a learner.
+    #[arg(long, env = "AEGIS_MEMBERS")]
+    pub members: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MembersError {
+    #[error("member '{0}' is not ID=PEER_ADDR/CLIENT_ADDR")]
+    Malformed(String),
+    #[error("member id '{0}' is not a positive integer")]
+    BadId(String),
+    #[error("member id {0} appears twice")]
+    Duplicate(NodeId),
+}
+
+pub fn parse_members(s: &str) -> Result<BTreeMap<NodeId, Member>, MembersError> {
+    let mut out = BTreeMap::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (id, addrs) = item.split_once('=').ok_or_else(|| MembersError::Malformed(item.into()))?;
+        let (peer, client) = addrs.split_once('/').ok_or_else(|| MembersError::Malformed(item.into()))?;
+        if peer.is_empty() || client.is_empty() {
+            return Err(MembersError::Malformed(item.into()));
+        }
+        let id: NodeId = id
+            .trim()
+            .parse()
+            .ok()
+            .filter(|i| *i > 0)
+            .ok_or_else(|| MembersError::BadId(id.into()))?;
+        let member = Member {
+            peer_addr: peer.to_string(),
+            client_addr: client.to_string(),
+        };
+        if out.insert(id, member).is_some() {
+            return Err(MembersError::Duplicate(id));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_members() {
+        let m = parse_members("1=127.0.0.1:7501/127.0.0.1:7401, 2=h:2/h:3").unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[&1].peer_addr, "127.0.0.1:7501");
+        assert_eq!(m[&2].client_addr, "h:3");
+    }
+
+    #[test]
+    fn rejects_bad_members() {
+        assert_eq!(parse_members("1=a"), Err(MembersError::Malformed("1=a".into())));
+        assert_eq!(parse_members("x=a/b"), Err(MembersError::BadId("x".into())));
+        assert_eq!(parse_members("0=a/b"), Err(MembersError::BadId("0".into())));
+        assert_eq!(parse_members("1=a/b,1=c/d"), Err(MembersError::Duplicate(1)));
+        assert_eq!(parse_members("1=/b"), Err(MembersError::Malformed("1=/b".into())));
+    }
+}

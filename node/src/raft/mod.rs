@@ -1,0 +1,439 @@
+//! Consensus: everything that knows openraft. The rest of the node sees
+//! [`Consensus`] — propose an op, pass a read barrier, read status, change
+//! membership — and never names an openraft type.
+
+mod forward;
+mod log_store;
+mod network;
+mod peer_service;
+mod state_machine;
+mod types;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aegis_config::ClusterConfig;
+use aegis_proto::raft::raft_peer_client::RaftPeerClient;
+use aegis_proto::raft::raft_peer_server::RaftPeerServer;
+use aegis_proto::raft::RaftPayload;
+use aegis_state_machine::{Applied, Command, Op};
+use aegis_wal::{Wal, WalOptions};
+use openraft::async_runtime::WatchReceiver;
+use openraft::{ChangeMembers, ReadPolicy, ServerState};
+use tonic::transport::Channel;
+
+pub use forward::{ForwardError, ForwardReply, ForwardRequest};
+pub use state_machine::{SmEvent, SmShared};
+pub use types::{Member, NodeId};
+
+use crate::metrics::Metrics;
+use log_store::LogStore;
+use network::PeerNetwork;
+use peer_service::PeerService;
+use state_machine::SmStore;
+use types::{decode, encode, Raft};
+
+/// Why a request could not be carried out by consensus.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConsensusError {
+    /// No leader could be reached before the deadline (e.g. an election).
+    #[error("no leader")]
+    NoLeader,
+    /// The request may or may not have been applied (the leader failed
+    /// after receiving it).
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// The request was refused before it was proposed (e.g. an invalid
+    /// membership change).
+    #[error("{0}")]
+    Refused(String),
+    #[error("raft stopped: {0}")]
+    Fatal(String),
+}
+
+/// A snapshot of this node's Raft view, for status and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct RaftView {
+    pub id: NodeId,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    pub role: &'static str,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub last_log_index: u64,
+    pub snapshot_index: u64,
+    /// Leader only: follower id → leader last index − matched index.
+    pub lags: BTreeMap<NodeId, u64>,
+    /// id → (member, is_voter)
+    pub members: BTreeMap<NodeId, (Member, bool)>,
+}
+
+pub struct StartOptions<'a> {
+    pub id: NodeId,
+    pub data_dir: &'a Path,
+    pub config: &'a ClusterConfig,
+    /// The initial membership of a new cluster (every founding node gets
+    /// the same list). `None`: wait to be added as a learner.
+    pub initial_members: Option<BTreeMap<NodeId, Member>>,
+    pub metrics: Metrics,
+}
+
+pub struct Consensus {
+    raft: Raft,
+    id: NodeId,
+    sm: Arc<SmShared>,
+    peers: Mutex<BTreeMap<String, RaftPeerClient<Channel>>>,
+    /// How long a request may wait for a leader before "no leader".
+    leader_wait: Duration,
+    rpc_timeout: Duration,
+    metrics: Metrics,
+}
+
+fn millis(ms: i64) -> u64 {
+    u64::try_from(ms).unwrap_or(0)
+}
+
+/// The leader's wall clock, stamped into each command it proposes. The only
+/// clock read on the write path, and it happens before replication
+/// (ADR-001).
+fn leader_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Consensus {
+    pub async fn start(opts: StartOptions<'_>) -> anyhow::Result<Arc<Consensus>> {
+        use anyhow::Context;
+        let c = opts.config;
+        let raft_config = openraft::Config {
+            cluster_name: "aegis".into(),
+            heartbeat_interval: millis(c.raft.heartbeat_interval_ms),
+            election_timeout_min: millis(c.raft.election_timeout_min_ms),
+            election_timeout_max: millis(c.raft.election_timeout_max_ms),
+            max_payload_entries: millis(c.raft.max_payload_entries),
+            api_batch_capacity: millis(c.raft.max_batch_proposals),
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(millis(c.raft.snapshot_logs_since_last)),
+            max_in_snapshot_log_to_keep: millis(c.raft.max_logs_kept_after_snapshot),
+            enable_pre_vote: Some(true),
+            ..Default::default()
+        }
+        .validate()
+        .context("raft settings")?;
+
+        let wal = Wal::open(&opts.data_dir.join("wal"), WalOptions::default())
+            .with_context(|| format!("opening the log under {}", opts.data_dir.display()))?;
+        let log = LogStore::new(wal, opts.metrics.clone());
+        let sm = SmStore::open(&opts.data_dir.join("snapshot"), opts.metrics.clone())
+            .with_context(|| format!("opening the snapshot under {}", opts.data_dir.display()))?;
+        let shared = sm.shared();
+        let rpc_timeout = Duration::from_millis(millis(c.raft.rpc_timeout_ms).max(1));
+        let network = PeerNetwork {
+            connect_timeout: rpc_timeout,
+        };
+        let raft = Raft::new(opts.id, Arc::new(raft_config), network, log, sm)
+            .await
+            .context("starting raft")?;
+        if let Some(members) = opts.initial_members {
+            if !raft.is_initialized().await? {
+                if let Err(e) = raft.initialize(members).await {
+                    // NotAllowed means a peer's log already reached us: the
+                    // cluster exists, which is what we wanted.
+                    tracing::info!("initialize skipped: {e}");
+                }
+            }
+        }
+        let leader_wait = Duration::from_millis(
+            (millis(c.raft.election_timeout_max_ms) * 4).max(2000) + rpc_timeout.as_millis() as u64,
+        );
+        Ok(Arc::new(Consensus {
+            raft,
+            id: opts.id,
+            sm: shared,
+            peers: Mutex::new(BTreeMap::new()),
+            leader_wait,
+            rpc_timeout,
+            metrics: opts.metrics,
+        }))
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    pub fn sm(&self) -> &Arc<SmShared> {
+        &self.sm
+    }
+
+    pub fn peer_service(self: &Arc<Self>) -> RaftPeerServer<PeerService> {
+        RaftPeerServer::new(PeerService {
+            consensus: self.clone(),
+        })
+        .max_decoding_message_size(64 << 20)
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow_watched().state == ServerState::Leader
+    }
+
+    pub fn view(&self) -> RaftView {
+        let m = self.raft.metrics().borrow_watched().clone();
+        let last_log_index = m.last_log_index.unwrap_or(0);
+        let mut lags = BTreeMap::new();
+        if let Some(rep) = &m.replication {
+            for (id, matched) in rep {
+                if *id != self.id {
+                    let matched = matched.as_ref().map(|l| l.index()).unwrap_or(0);
+                    lags.insert(*id, last_log_index.saturating_sub(matched));
+                }
+            }
+        }
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let members = membership
+            .nodes()
+            .map(|(id, node)| (*id, (node.clone(), voters.contains(id))))
+            .collect();
+        let role = match m.state {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            _ => "learner",
+        };
+        RaftView {
+            id: self.id,
+            term: m.current_term,
+            leader: m.current_leader,
+            role,
+            commit_index: m.cluster_committed.as_ref().map(|l| l.index()).unwrap_or(0),
+            applied_index: m.last_applied.as_ref().map(|l| l.index()).unwrap_or(0),
+            last_log_index,
+            snapshot_index: m.snapshot.as_ref().map(|l| l.index()).unwrap_or(0),
+            lags,
+            members,
+        }
+    }
+
+    fn peer(&self, member: &Member) -> Result<RaftPeerClient<Channel>, ConsensusError> {
+        let mut peers = self.peers.lock().map_err(|_| ConsensusError::Fatal("peer cache poisoned".into()))?;
+        if let Some(c) = peers.get(&member.peer_addr) {
+            return Ok(c.clone());
+        }
+        let ch = network::channel(&member.peer_addr, self.rpc_timeout)
+            .map_err(|e| ConsensusError::Refused(format!("bad peer address {}: {e}", member.peer_addr)))?;
+        let c = RaftPeerClient::new(ch).max_decoding_message_size(64 << 20);
+        peers.insert(member.peer_addr.clone(), c.clone());
+        Ok(c)
+    }
+
+    /// Sends a request to the leader if it is another node, or handles it
+    /// here. Retries while leadership is unsettled, until `leader_wait`.
+    async fn route(&self, req: ForwardRequest) -> Result<ForwardReply, ConsensusError> {
+        let deadline = Instant::now() + self.leader_wait;
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            let view = self.view();
+            let outcome = match view.leader {
+                Some(l) if l == self.id => self.handle_forwarded(req.clone()).await,
+                Some(l) => match view.members.get(&l) {
+                    Some((member, _)) => self.forward_to(member, &req).await,
+                    None => Err(ForwardError::NotLeader { leader: None }),
+                },
+                None => Err(ForwardError::NotLeader { leader: None }),
+            };
+            match outcome {
+                Ok(r) => return Ok(r),
+                Err(ForwardError::NotLeader { .. }) => {}
+                Err(ForwardError::Refused(m)) => return Err(ConsensusError::Refused(m)),
+                Err(ForwardError::Failed(m)) => {
+                    self.metrics.proposal_failed();
+                    return Err(ConsensusError::Unknown(m));
+                }
+            }
+            if Instant::now() >= deadline {
+                self.metrics.proposal_failed();
+                return Err(ConsensusError::NoLeader);
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    async fn forward_to(&self, leader: &Member, req: &ForwardRequest) -> Result<ForwardReply, ForwardError> {
+        let mut client = self.peer(leader).map_err(|e| ForwardError::Refused(e.to_string()))?;
+        let data = encode(req).map_err(|e| ForwardError::Refused(e.to_string()))?;
+        let mut request = tonic::Request::new(RaftPayload { data });
+        request.set_timeout(self.leader_wait);
+        match client.forward(request).await {
+            Ok(resp) => decode::<Result<ForwardReply, ForwardError>>(&resp.into_inner().data)
+                .map_err(|e| ForwardError::Failed(format!("undecodable reply from leader: {e}")))?,
+            // Could not connect: nothing was sent, so it is safe to look for
+            // the leader again.
+            Err(s) if s.code() == tonic::Code::Unavailable && is_connect_error(&s) => {
+                Err(ForwardError::NotLeader { leader: None })
+            }
+            Err(s) => Err(ForwardError::Failed(format!("leader failed: {}", s.message()))),
+        }
+    }
+
+    /// Carries out a request on this node, which believes it is the leader.
+    pub(crate) async fn handle_forwarded(&self, req: ForwardRequest) -> Result<ForwardReply, ForwardError> {
+        use openraft::errors::{ClientWriteError, RaftError};
+        fn write_err(e: RaftError<types::TypeConfig, ClientWriteError<types::TypeConfig>>) -> ForwardError {
+            match e {
+                RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ForwardError::NotLeader { leader: f.leader_id },
+                RaftError::APIError(other) => ForwardError::Refused(other.to_string()),
+                RaftError::Fatal(f) => ForwardError::Failed(f.to_string()),
+            }
+        }
+        match req {
+            ForwardRequest::Propose(op) => {
+                let cmd = Command {
+                    leader_ts_ms: leader_now_ms(),
+                    op,
+                };
+                let resp = self.raft.client_write(cmd).await.map_err(write_err)?;
+                match resp.data {
+                    Some(applied) => Ok(ForwardReply::Applied(applied)),
+                    None => Err(ForwardError::Failed("command applied without a result".into())),
+                }
+            }
+            ForwardRequest::ReadIndex => {
+                let lin = self
+                    .raft
+                    .get_read_linearizer(ReadPolicy::ReadIndex)
+                    .await
+                    .map_err(|e| match e.forward_to_leader() {
+                        Some(f) => ForwardError::NotLeader { leader: f.leader_id },
+                        None => ForwardError::NotLeader { leader: None },
+                    })?;
+                Ok(ForwardReply::ReadIndex(lin.read_log_id().index()))
+            }
+            ForwardRequest::AddLearner { id, member } => {
+                let r = self.raft.add_learner(id, member, true).await.map_err(write_err)?;
+                Ok(ForwardReply::Done { index: r.log_id.index() })
+            }
+            ForwardRequest::Promote { id } => {
+                let r = self
+                    .raft
+                    .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), true)
+                    .await
+                    .map_err(write_err)?;
+                Ok(ForwardReply::Done { index: r.log_id.index() })
+            }
+            ForwardRequest::Remove { id } => {
+                let view = self.view();
+                if view.members.get(&id).map(|(_, voter)| *voter).unwrap_or(false) {
+                    self.raft
+                        .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
+                        .await
+                        .map_err(write_err)?;
+                }
+                let r = self
+                    .raft
+                    .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
+                    .await
+                    .map_err(write_err)?;
+                Ok(ForwardReply::Done { index: r.log_id.index() })
+            }
+            ForwardRequest::TransferLeader { to } => {
+                if !self.is_leader() {
+                    return Err(ForwardError::NotLeader { leader: None });
+                }
+                self.raft
+                    .trigger()
+                    .transfer_leader(to)
+                    .await
+                    .map_err(|e| ForwardError::Failed(e.to_string()))?;
+                Ok(ForwardReply::Done { index: 0 })
+            }
+        }
+    }
+
+    /// Proposes an op through the leader and returns what applying it produced.
+    pub async fn propose(&self, op: Op) -> Result<Applied, ConsensusError> {
+        match self.route(ForwardRequest::Propose(op)).await? {
+            ForwardReply::Applied(a) => Ok(a),
+            other => Err(ConsensusError::Unknown(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// A linearizable read barrier: returns once this replica has applied
+    /// everything committed before the call, as confirmed by the leader.
+    pub async fn read_barrier(&self) -> Result<u64, ConsensusError> {
+        let index = match self.route(ForwardRequest::ReadIndex).await? {
+            ForwardReply::ReadIndex(i) => i,
+            other => return Err(ConsensusError::Unknown(format!("unexpected reply {other:?}"))),
+        };
+        let mut applied = self.sm.applied_index();
+        let waited = tokio::time::timeout(self.leader_wait, applied.wait_for(|a| *a >= index)).await;
+        match waited.map(|r| r.map(|_| ())) {
+            Ok(Ok(_)) => Ok(index),
+            Ok(Err(_)) => Err(ConsensusError::Fatal("state machine stopped".into())),
+            Err(_) => Err(ConsensusError::NoLeader),
+        }
+    }
+
+    pub async fn add_learner(&self, id: NodeId, member: Member) -> Result<u64, ConsensusError> {
+        self.done(ForwardRequest::AddLearner { id, member }).await
+    }
+
+    pub async fn promote(&self, id: NodeId) -> Result<u64, ConsensusError> {
+        self.done(ForwardRequest::Promote { id }).await
+    }
+
+    pub async fn remove(&self, id: NodeId) -> Result<u64, ConsensusError> {
+        self.done(ForwardRequest::Remove { id }).await
+    }
+
+    pub async fn transfer_leader(&self, to: NodeId) -> Result<(), ConsensusError> {
+        if !self.view().members.contains_key(&to) {
+            return Err(ConsensusError::Refused(format!("node {to} is not a member")));
+        }
+        self.done(ForwardRequest::TransferLeader { to }).await.map(|_| ())
+    }
+
+    async fn done(&self, req: ForwardRequest) -> Result<u64, ConsensusError> {
+        match self.route(req).await? {
+            ForwardReply::Done { index } => Ok(index),
+            other => Err(ConsensusError::Unknown(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// Builds a snapshot on this node now; returns the snapshot index once built.
+    pub async fn snapshot(&self) -> Result<u64, ConsensusError> {
+        let before = self.view().snapshot_index;
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| ConsensusError::Fatal(e.to_string()))?;
+        let mut rx = self.raft.metrics();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let idx = rx.borrow_watched().snapshot.as_ref().map(|l| l.index()).unwrap_or(0);
+            let applied = rx.borrow_watched().last_applied.as_ref().map(|l| l.index()).unwrap_or(0);
+            if idx > before || (idx == applied && idx > 0) {
+                return Ok(idx);
+            }
+            if Instant::now() >= deadline {
+                return Err(ConsensusError::Unknown("snapshot not finished in 30s".into()));
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
+        }
+    }
+
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+    }
+}
+
+fn is_connect_error(s: &tonic::Status) -> bool {
+    // Only failures to open a connection prove nothing was sent; a reset
+    // mid-request leaves the outcome unknown.
+    let m = s.message().to_ascii_lowercase();
+    m.contains("trying to connect") || m.contains("tcp connect") || m.contains("connection refused")
+}

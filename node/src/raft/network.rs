@@ -1,0 +1,177 @@
+//! Outgoing Raft RPCs to peers over tonic. openraft messages travel as
+//! postcard bytes inside the stable `aegis.raft.v1` envelope.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aegis_proto::raft::raft_peer_client::RaftPeerClient;
+use aegis_proto::raft::{RaftPayload, SnapshotChunk};
+use openraft::errors::{
+    NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
+};
+use openraft::RaftNetworkV2;
+use serde::{de::DeserializeOwned, Serialize};
+use tonic::transport::{Channel, Endpoint};
+
+use super::types::{decode, encode, Member, NodeId, Snapshot, TypeConfig, Vote};
+
+/// Snapshot bytes per streamed chunk.
+const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+/// Opens a lazily-connected channel: a peer that is down costs nothing until
+/// an RPC is attempted, and reconnects on its own when it returns.
+pub fn channel(addr: &str, connect_timeout: Duration) -> Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .connect_lazy())
+}
+
+#[derive(Clone)]
+pub struct PeerNetwork {
+    pub connect_timeout: Duration,
+}
+
+impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
+    type Network = PeerConnection;
+
+    async fn new_client(&mut self, target: NodeId, node: &Member) -> PeerConnection {
+        PeerConnection {
+            target,
+            client: channel(&node.peer_addr, self.connect_timeout)
+                .map(RaftPeerClient::new)
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+pub struct PeerConnection {
+    target: NodeId,
+    client: Result<RaftPeerClient<Channel>, String>,
+}
+
+/// Peer replies carry `Result<T, String>`: an error string is a failure
+/// of the remote Raft core, not of the network.
+fn unpack<T: DeserializeOwned>(payload: RaftPayload) -> Result<T, RPCError<TypeConfig>> {
+    let r: Result<T, String> = decode(&payload.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+    r.map_err(|msg| RPCError::Network(NetworkError::from_string(msg)))
+}
+
+impl PeerConnection {
+    fn client(&self) -> Result<RaftPeerClient<Channel>, RPCError<TypeConfig>> {
+        self.client
+            .clone()
+            .map_err(|e| RPCError::Unreachable(Unreachable::from_string(e)))
+    }
+
+    async fn call<Req, Resp, F, Fut>(&self, req: &Req, option: &RPCOption, f: F) -> Result<Resp, RPCError<TypeConfig>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        F: FnOnce(RaftPeerClient<Channel>, tonic::Request<RaftPayload>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<RaftPayload>, tonic::Status>>,
+    {
+        let data = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let mut request = tonic::Request::new(RaftPayload { data });
+        request.set_timeout(option.hard_ttl());
+        let resp = f(self.client()?, request).await.map_err(|s| status_error(self.target, s))?;
+        unpack(resp.into_inner())
+    }
+}
+
+fn status_error(target: NodeId, s: tonic::Status) -> RPCError<TypeConfig> {
+    let msg = format!("peer {target}: {}: {}", s.code(), s.message());
+    match s.code() {
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+            RPCError::Unreachable(Unreachable::from_string(msg))
+        }
+        _ => RPCError::Network(NetworkError::from_string(msg)),
+    }
+}
+
+impl RaftNetworkV2<TypeConfig> for PeerConnection {
+    type SnapshotData = Vec<u8>;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(&rpc, &option, |mut c, r| async move { c.append_entries(r).await })
+            .await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(&rpc, &option, |mut c, r| async move { c.vote(r).await }).await
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(&rpc, &option, |mut c, r| async move { c.pre_vote(r).await })
+            .await
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(&req, &option, |mut c, r| async move { c.transfer_leader(r).await })
+            .await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        cancel: impl Future<Output = ReplicationClosed> + openraft::OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let header = encode(&(vote, snapshot.meta)).map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
+        let data = snapshot.snapshot;
+        let mut chunks: Vec<SnapshotChunk> = data
+            .chunks(SNAPSHOT_CHUNK)
+            .map(|c| SnapshotChunk {
+                header: Vec::new(),
+                data: c.to_vec(),
+            })
+            .collect();
+        if chunks.is_empty() {
+            chunks.push(SnapshotChunk::default());
+        }
+        chunks[0].header = header;
+        let mut client = self
+            .client
+            .clone()
+            .map_err(|e| StreamingError::Unreachable(Unreachable::from_string(e)))?;
+        let mut request = tonic::Request::new(tokio_stream::iter(chunks));
+        request.set_timeout(option.hard_ttl().max(Duration::from_secs(30)));
+        let target = self.target;
+        let send = async move { client.install_snapshot(request).await };
+        tokio::select! {
+            closed = cancel => Err(StreamingError::Closed(closed)),
+            resp = send => {
+                let resp = resp.map_err(|s| match status_error(target, s) {
+                    RPCError::Unreachable(u) => StreamingError::Unreachable(u),
+                    other => StreamingError::Network(NetworkError::from_string(other.to_string())),
+                })?;
+                let r: Result<SnapshotResponse<TypeConfig>, String> = decode(&resp.into_inner().data)
+                    .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
+                r.map_err(|m| StreamingError::Network(NetworkError::from_string(m)))
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Incoming Raft RPCs from peers, and requests followers forward to us.
+
+use std::sync::Arc;
+
+use aegis_proto::raft::raft_peer_server::RaftPeer;
+use aegis_proto::raft::{RaftPayload, SnapshotChunk};
+use futures::StreamExt;
+use serde::{de::DeserializeOwned, Serialize};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::forward::ForwardRequest;
+use super::types::{decode, encode, SnapshotMeta, Vote};
+use super::Consensus;
+
+pub struct PeerService {
+    pub consensus: Arc<Consensus>,
+}
+
+fn reply<T: Serialize>(r: &T) -> Result<Response<RaftPayload>, Status> {
+    encode(r)
+        .map(|data| Response::new(RaftPayload { data }))
+        .map_err(|e| Status::internal(e.to_string()))
+}
+
+fn request<T: DeserializeOwned>(r: Request<RaftPayload>) -> Result<T, Status> {
+    decode(&r.into_inner().data).map_err(|e| Status::invalid_argument(format!("undecodable peer message: {e}")))
+}
+
+#[tonic::async_trait]
+impl RaftPeer for PeerService {
+    async fn append_entries(&self, r: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let req = request(r)?;
+        let res = self.consensus.raft.append_entries(req).await.map_err(|e| e.to_string());
+        reply(&res)
+    }
+
+    async fn vote(&self, r: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let req = request(r)?;
+        let res = self.consensus.raft.vote(req).await.map_err(|e| e.to_string());
+        reply(&res)
+    }
+
+    async fn pre_vote(&self, r: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let req = request(r)?;
+        let res = self.consensus.raft.pre_vote(req).await.map_err(|e| e.to_string());
+        reply(&res)
+    }
+
+    async fn transfer_leader(&self, r: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let req = request(r)?;
+        let res = self
+            .consensus
+            .raft
+            .handle_transfer_leader(req)
+            .await
+            .map_err(|e| e.to_string());
+        reply(&res)
+    }
+
+    async fn install_snapshot(
+        &self,
+        r: Request<Streaming<SnapshotChunk>>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        let mut stream = r.into_inner();
+        let mut header: Option<(Vote, SnapshotMeta)> = None;
+        let mut data = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            if header.is_none() {
+                header = Some(
+                    decode(&chunk.header)
+                        .map_err(|e| Status::invalid_argument(format!("bad snapshot header: {e}")))?,
+                );
+            }
+            data.extend_from_slice(&chunk.data);
+        }
+        let (vote, meta) = header.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
+        let snapshot = openraft::storage::Snapshot { meta, snapshot: data };
+        let res = self
+            .consensus
+            .raft
+            .install_full_snapshot(vote, snapshot)
+            .await
+            .map_err(|e| e.to_string());
+        reply(&res)
+    }
+
+    async fn forward(&self, r: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let req: ForwardRequest = request(r)?;
+        let res = self.consensus.handle_forwarded(req).await;
+        reply(&res)
+    }
+}

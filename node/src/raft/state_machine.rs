@@ -1,0 +1,231 @@
+//! openraft's view of the deterministic state machine: applies committed
+//! entries, publishes what each one produced, and keeps snapshots on disk.
+//!
+//! The state machine itself lives in memory; what makes it durable is the
+//! Raft log plus the latest snapshot file, from which a restarted node
+//! rebuilds it.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use aegis_state_machine::{Applied, StateMachine};
+use futures::{Stream, StreamExt};
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+use tokio::sync::{broadcast, watch};
+
+use super::types::{decode, encode, LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
+use crate::metrics::Metrics;
+
+const SNAPSHOT_FILE: &str = "snapshot.bin";
+
+/// What apply publishes to watchers and lock waiters on this replica.
+#[derive(Debug, Clone)]
+pub enum SmEvent {
+    Applied(Arc<Applied>),
+    /// A snapshot replaced the state wholesale; streams derived from the
+    /// applied sequence must resynchronise from the state machine.
+    Reset { index: u64 },
+}
+
+struct Progress {
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+}
+
+pub struct SmShared {
+    sm: RwLock<StateMachine>,
+    progress: Mutex<Progress>,
+    events: broadcast::Sender<SmEvent>,
+    applied_index: watch::Sender<u64>,
+    dir: PathBuf,
+    current: Mutex<Option<Snapshot>>,
+    metrics: Metrics,
+}
+
+#[derive(Clone)]
+pub struct SmStore {
+    shared: Arc<SmShared>,
+}
+
+fn poisoned() -> io::Error {
+    io::Error::other("state machine lock poisoned")
+}
+
+impl SmStore {
+    /// Opens the snapshot directory and restores the latest snapshot, if any.
+    pub fn open(dir: &Path, metrics: Metrics) -> io::Result<SmStore> {
+        std::fs::create_dir_all(dir)?;
+        let mut sm = StateMachine::new();
+        let mut progress = Progress {
+            last_applied: None,
+            membership: StoredMembership::default(),
+        };
+        let mut current = None;
+        let path = dir.join(SNAPSHOT_FILE);
+        if path.exists() {
+            let bytes = std::fs::read(&path)?;
+            let (meta, data): (SnapshotMeta, Vec<u8>) = decode(&bytes)?;
+            sm = StateMachine::from_snapshot(&data)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            progress.last_applied = meta.last_log_id.clone();
+            progress.membership = meta.last_membership.clone();
+            current = Some(Snapshot { meta, snapshot: data });
+        }
+        let (events, _) = broadcast::channel(4096);
+        let (applied_index, _) = watch::channel(sm.applied_index());
+        Ok(SmStore {
+            shared: Arc::new(SmShared {
+                sm: RwLock::new(sm),
+                progress: Mutex::new(progress),
+                events,
+                applied_index,
+                dir: dir.to_path_buf(),
+                current: Mutex::new(current),
+                metrics,
+            }),
+        })
+    }
+
+    pub fn shared(&self) -> Arc<SmShared> {
+        self.shared.clone()
+    }
+}
+
+impl SmShared {
+    /// Runs `f` against the current state under a read lock.
+    pub fn read<T>(&self, f: impl FnOnce(&StateMachine) -> T) -> T {
+        let guard = match self.sm.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        f(&guard)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<SmEvent> {
+        self.events.subscribe()
+    }
+
+    pub fn applied_index(&self) -> watch::Receiver<u64> {
+        self.applied_index.subscribe()
+    }
+
+    fn write_snapshot_file(&self, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
+        let bytes = encode(&(meta, data))?;
+        let tmp = self.dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, self.dir.join(SNAPSHOT_FILE))?;
+        std::fs::File::open(&self.dir)?.sync_all()
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SmStore {
+    type SnapshotData = Vec<u8>;
+
+    async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
+        let shared = self.shared.clone();
+        let (meta, data) = {
+            // Both locks together, so the metadata describes exactly the
+            // state serialized.
+            let sm = shared.sm.read().map_err(|_| poisoned())?;
+            let progress = shared.progress.lock().map_err(|_| poisoned())?;
+            let data = sm
+                .to_snapshot()
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            let meta = SnapshotMeta {
+                last_log_id: progress.last_applied.clone(),
+                last_membership: progress.membership.clone(),
+            };
+            (meta, data)
+        };
+        tokio::task::block_in_place(|| shared.write_snapshot_file(&meta, &data))?;
+        let snap = Snapshot { meta, snapshot: data };
+        *shared.current.lock().map_err(|_| poisoned())? = Some(snap.clone());
+        Ok(snap)
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for SmStore {
+    type SnapshotData = Vec<u8>;
+    type SnapshotBuilder = SmStore;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
+        let p = self.shared.progress.lock().map_err(|_| poisoned())?;
+        Ok((p.last_applied.clone(), p.membership.clone()))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
+        while let Some(item) = entries.next().await {
+            let (entry, responder) = item?;
+            let index = entry.log_id.index();
+            let applied = {
+                let mut sm = self.shared.sm.write().map_err(|_| poisoned())?;
+                let mut progress = self.shared.progress.lock().map_err(|_| poisoned())?;
+                let applied = match entry.payload {
+                    EntryPayload::Normal(ref cmd) => Some(Arc::new(sm.apply(index, cmd))),
+                    EntryPayload::Blank => {
+                        sm.apply_marker(index, true);
+                        None
+                    }
+                    EntryPayload::Membership(ref m) => {
+                        sm.apply_marker(index, false);
+                        progress.membership =
+                            StoredMembership::new(Some(entry.log_id.clone()), m.clone());
+                        None
+                    }
+                };
+                progress.last_applied = Some(entry.log_id.clone());
+                applied
+            };
+            if let Some(a) = &applied {
+                self.shared.metrics.observe_applied(a);
+                // No receiver is fine: nobody is watching.
+                let _ = self.shared.events.send(SmEvent::Applied(a.clone()));
+            }
+            self.shared.applied_index.send_replace(index);
+            if let Some(r) = responder {
+                r.send(applied.map(|a| (*a).clone()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Vec<u8>) -> Result<(), io::Error> {
+        let restored = StateMachine::from_snapshot(&snapshot)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        let shared = self.shared.clone();
+        tokio::task::block_in_place(|| shared.write_snapshot_file(meta, &snapshot))?;
+        let index = restored.applied_index();
+        {
+            let mut sm = shared.sm.write().map_err(|_| poisoned())?;
+            let mut progress = shared.progress.lock().map_err(|_| poisoned())?;
+            *sm = restored;
+            progress.last_applied = meta.last_log_id.clone();
+            progress.membership = meta.last_membership.clone();
+        }
+        *shared.current.lock().map_err(|_| poisoned())? = Some(Snapshot {
+            meta: meta.clone(),
+            snapshot,
+        });
+        let _ = shared.events.send(SmEvent::Reset { index });
+        shared.applied_index.send_replace(index);
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
+        Ok(self.shared.current.lock().map_err(|_| poisoned())?.clone())
+    }
+}

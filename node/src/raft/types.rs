@@ -1,0 +1,38 @@
+//! openraft's type configuration for AEGIS. Only the `raft` module names
+//! these types; the rest of the node talks to [`super::Consensus`].
+
+use aegis_state_machine::{Applied, Command};
+use serde::{Deserialize, Serialize};
+
+/// Where a member can be reached.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub peer_addr: String,
+    pub client_addr: String,
+}
+
+openraft::declare_raft_types!(
+    pub TypeConfig:
+        D = Command,
+        // `None` for blank and membership entries.
+        R = Option<Applied>,
+        Node = Member,
+);
+
+pub type NodeId = u64;
+pub type LogId = openraft::type_config::alias::LogIdOf<TypeConfig>;
+pub type Vote = openraft::type_config::alias::VoteOf<TypeConfig>;
+pub type Entry = openraft::type_config::alias::EntryOf<TypeConfig>;
+pub type StoredMembership = openraft::type_config::alias::StoredMembershipOf<TypeConfig>;
+pub type SnapshotMeta = openraft::type_config::alias::SnapshotMetaOf<TypeConfig>;
+pub type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, Vec<u8>>;
+pub type Raft = openraft::Raft<TypeConfig, super::state_machine::SmStore>;
+
+/// Encoding of everything that crosses the wire or hits the disk.
+pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, std::io::Error> {
+    postcard::to_stdvec(v).map_err(std::io::Error::other)
+}
+
+pub fn decode<T: for<'a> Deserialize<'a>>(b: &[u8]) -> Result<T, std::io::Error> {
+    postcard::from_bytes(b).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}

@@ -1,0 +1,111 @@
+//! Starts a node: storage and Raft, the three ports, and the leader's
+//! background duties.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aegis_config::ClusterConfig;
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::api::Api;
+use crate::cli::{parse_members, Args};
+use crate::metrics::{self, Metrics};
+use crate::raft::{Consensus, StartOptions};
+use crate::ticker;
+
+async fn bind(addr: &str, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} address {addr}"))
+}
+
+pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    if args.id == 0 {
+        anyhow::bail!("--id must be greater than 0");
+    }
+    // The envelope check happens here: a node refuses to start on a config
+    // that fails it, naming every violated rule.
+    let config = match &args.config {
+        Some(path) => ClusterConfig::from_file(path)?,
+        None => ClusterConfig::default(),
+    };
+    let initial_members = args.members.as_deref().map(parse_members).transpose()?;
+    if let Some(m) = &initial_members {
+        if !m.contains_key(&args.id) {
+            anyhow::bail!("--members does not include this node's id {}", args.id);
+        }
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
+
+    let peer_listener = bind(&args.peer_addr, "peer").await?;
+    let client_listener = bind(&args.client_addr, "client").await?;
+    let metrics_listener = bind(&args.metrics_addr, "metrics").await?;
+
+    let metrics = Metrics::new();
+    let config_hash: Arc<str> = config.short_hash().into();
+    metrics.set_config_hash(&config_hash);
+    let consensus = Consensus::start(StartOptions {
+        id: args.id,
+        data_dir: &args.data_dir,
+        config: &config,
+        initial_members,
+        metrics: metrics.clone(),
+    })
+    .await?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+
+    let api = Api {
+        consensus: consensus.clone(),
+        config: Arc::new(config.clone()),
+        config_hash,
+        metrics: metrics.clone(),
+    };
+    let (session, lock, kv, watch_svc, admin) = api.services();
+    let client_server = tonic::transport::Server::builder()
+        .add_service(session)
+        .add_service(lock)
+        .add_service(kv)
+        .add_service(watch_svc)
+        .add_service(admin)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(client_listener), stopped());
+    let peer_server = tonic::transport::Server::builder()
+        .add_service(consensus.peer_service())
+        .serve_with_incoming_shutdown(TcpListenerStream::new(peer_listener), stopped());
+    let metrics_server = metrics::serve(metrics_listener, metrics.clone(), consensus.clone(), stopped());
+
+    let duties = tokio::spawn(ticker::run(
+        consensus.clone(),
+        metrics.clone(),
+        Duration::from_millis(u64::try_from(config.lease.tick_interval_ms).unwrap_or(500)),
+        u64::try_from(config.kv.max_versions).unwrap_or(1),
+        stopped(),
+    ));
+
+    tracing::info!(id = args.id, client = %args.client_addr, peer = %args.peer_addr, "node started");
+    let servers = async {
+        tokio::try_join!(
+            async { client_server.await.context("client server") },
+            async { peer_server.await.context("peer server") },
+            async { metrics_server.await.context("metrics server") },
+        )
+    };
+    tokio::select! {
+        r = servers => { r?; }
+        _ = shutdown => { tracing::info!("shutting down"); }
+    }
+    let _ = stop_tx.send(true);
+    duties.abort();
+    consensus.shutdown().await;
+    Ok(())
+}
