@@ -1,0 +1,314 @@
+//! Issue-level behaviour of a 5-node cluster of real processes on loopback:
+//! formation, leader failover, crash durability, fencing, session expiry,
+//! replica determinism and watch continuity.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aegis_client::{Client, ClientConfig, Error, PutOptions};
+use futures::StreamExt;
+use support::*;
+
+async fn put_until_ok(client: &Client, key: &str, value: &str, timeout: Duration) -> (u64, Duration) {
+    let start = Instant::now();
+    loop {
+        match client.put(key, value).await {
+            Ok(p) => return (p.revision, start.elapsed()),
+            Err(e) => {
+                assert!(start.elapsed() < timeout, "no write succeeded within {timeout:?}: {e}");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_nodes_form_and_every_node_serves() {
+    let _g = serial();
+    let c = cluster(5).await;
+    let client = c.client().unwrap();
+    let put = client.put("greeting", "hello").await.unwrap();
+    assert!(put.revision > 0);
+
+    // Followers forward writes and serve linearizable reads.
+    for n in 1..=5 {
+        let node = pinned(&c.addrs(n).unwrap().client);
+        let got = node.get("greeting").await.unwrap();
+        assert_eq!(got.kv.expect("key present").value, b"hello");
+        assert!(got.revision >= put.revision, "node {n} served a stale read");
+        node.put(format!("from/{n}"), format!("{n}")).await.unwrap();
+    }
+    let r = client.range("from/").await.unwrap();
+    let keys: Vec<String> = r.kvs.iter().map(|kv| kv.key_str().into_owned()).collect();
+    assert_eq!(keys, vec!["from/1", "from/2", "from/3", "from/4", "from/5"]);
+
+    let mut leaders = BTreeSet::new();
+    for n in 1..=5 {
+        let s = status_of(&c, n).await.expect("status");
+        assert_eq!(s.members.iter().filter(|m| m.voter).count(), 5, "node {n} membership");
+        if s.role == "leader" {
+            leaders.insert(s.node_id);
+        }
+    }
+    assert_eq!(leaders.len(), 1, "exactly one leader: {leaders:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_leader_elects_another_and_writes_resume() {
+    let _g = serial();
+    let mut c = cluster(5).await;
+    let client = c.client().unwrap();
+    client.put("k", "before").await.unwrap();
+    let old = leader_of(&c).await;
+
+    let t0 = Instant::now();
+    c.kill(old as usize).unwrap();
+    let new = wait_new_leader(&c, old, Duration::from_secs(15))
+        .await
+        .expect("a new leader is elected");
+    let elected = t0.elapsed();
+    let (rev, _) = put_until_ok(&client, "k", "after", Duration::from_secs(20)).await;
+    let first_write = t0.elapsed();
+    eprintln!("failover: leader {old} killed; node {new} leader after {elected:?}; first write acknowledged after {first_write:?}");
+    assert_ne!(new, old);
+    assert_eq!(client.get("k").await.unwrap().kv.unwrap().value, b"after");
+
+    // The killed node comes back and catches up from its disk and the leader.
+    c.start(old as usize).unwrap();
+    assert!(
+        wait_applied(&c, &[old as usize], rev, Duration::from_secs(20)).await,
+        "restarted node caught up"
+    );
+    let back = pinned(&c.addrs(old as usize).unwrap().client);
+    assert_eq!(back.get("k").await.unwrap().kv.unwrap().value, b"after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_nodes_killed_mid_load_keep_every_acknowledged_write() {
+    let _g = serial();
+    let mut c = cluster(5).await;
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let client = c.client().unwrap();
+        let acked = acked.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let (k, v) = (format!("load/{w}/{i}"), format!("v{w}-{i}"));
+                match client.put(k.clone(), v.clone()).await {
+                    Ok(_) => acked.lock().unwrap().push((k, v)),
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for n in 1..=5 {
+        c.kill(n).unwrap();
+    }
+    for w in writers {
+        let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 10, "the load made progress before the crash: {}", acked.len());
+
+    c.up().await.expect("cluster restarts from disk");
+    let client = c.client().unwrap();
+    let mut missing = Vec::new();
+    for (k, v) in &acked {
+        let got = loop {
+            match client.get(k.clone()).await {
+                Ok(g) => break g,
+                Err(e) if !matches!(e, Error::InvalidArgument(_)) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        if got.kv.map(|kv| kv.value) != Some(v.clone().into_bytes()) {
+            missing.push(k.clone());
+        }
+    }
+    eprintln!("crash durability: {} acknowledged writes checked after kill -9 of all nodes", acked.len());
+    assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fencing_tokens_increase_across_leader_changes_and_stale_guards_fail() {
+    let _g = serial();
+    let mut c = cluster(5).await;
+    let client = c.client().unwrap();
+    let mut tokens = Vec::new();
+    for round in 0..3 {
+        let session = client.session(5000).await.unwrap();
+        let guard = session.lock("resource").await.unwrap();
+        client
+            .put_with("resource/data", format!("round {round}"), &PutOptions::default().guard("resource", guard.token()))
+            .await
+            .unwrap();
+        tokens.push(guard.token());
+        guard.release().await.unwrap();
+        session.close().await.unwrap();
+
+        let old = leader_of(&c).await;
+        c.kill(old as usize).unwrap();
+        wait_new_leader(&c, old, Duration::from_secs(15)).await.expect("new leader");
+        c.start(old as usize).unwrap();
+    }
+    assert!(tokens.windows(2).all(|w| w[0] < w[1]), "tokens strictly increase: {tokens:?}");
+
+    // A delayed holder with the first token cannot clobber the newer holder's write.
+    let err = client
+        .put_with("resource/data", "stale", &PutOptions::default().guard("resource", tokens[0]))
+        .await
+        .unwrap_err();
+    assert_eq!(err, Error::StaleFencingToken);
+    let got = client.get("resource/data").await.unwrap().kv.unwrap();
+    assert_eq!(got.value, b"round 2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_expiry_releases_the_lock_on_every_replica() {
+    let _g = serial();
+    let c = cluster(5).await;
+    let client = c.client().unwrap();
+
+    // A holder that never keeps its session alive.
+    let (doomed, _) = client.session_open(3000).await.unwrap();
+    let first = client.lock_acquire("L", doomed).await.unwrap();
+    assert!(first.acquired);
+    client
+        .put_with("bound", "x", &PutOptions::default().session(doomed))
+        .await
+        .unwrap();
+
+    let waiter_session = client.session(3000).await.unwrap();
+    let waiter_id = waiter_session.id();
+    let waiting = tokio::spawn(async move {
+        let guard = waiter_session.lock("L").await;
+        (guard, waiter_session)
+    });
+    // While the holder lives, the waiter is queued.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let info = client.lock_inspect("L").await.unwrap();
+    assert_eq!(info.holder_session, doomed);
+    assert_eq!(info.waiters, vec![waiter_id]);
+
+    let (guard, _keep) = tokio::time::timeout(Duration::from_secs(15), waiting)
+        .await
+        .expect("waiter granted after expiry")
+        .unwrap();
+    let guard = guard.unwrap();
+    assert!(guard.token() > first.token, "{} > {}", guard.token(), first.token);
+
+    // Every replica agrees: new holder, new token, bound key gone, session expired.
+    let grant = guard.token();
+    assert!(wait_applied(&c, &[1, 2, 3, 4, 5], grant, Duration::from_secs(10)).await);
+    for n in 1..=5 {
+        let node = pinned(&c.addrs(n).unwrap().client);
+        let info = node.lock_inspect("L").await.unwrap();
+        assert_eq!((info.holder_session, info.token), (waiter_id, grant), "node {n}");
+        assert!(node.get("bound").await.unwrap().kv.is_none(), "node {n} deleted the bound key");
+    }
+    assert_eq!(client.session_keep_alive(doomed).await.unwrap_err(), Error::SessionExpired);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_at_the_same_index_report_the_same_digest() {
+    let _g = serial();
+    let c = cluster(5).await;
+    let client = c.client().unwrap();
+    let session = client.session(5000).await.unwrap();
+    let guard = session.lock("d").await.unwrap();
+    for i in 0..30 {
+        client.put(format!("d/{}", i % 7), format!("{i}")).await.unwrap();
+    }
+    client.delete_prefix("d/1").await.unwrap();
+    client
+        .put_with("d/guarded", "g", &PutOptions::default().guard("d", guard.token()))
+        .await
+        .unwrap();
+
+    // Ticks keep the index moving; sample until all five report one index.
+    let mut by_index: BTreeMap<u64, BTreeMap<String, Vec<u64>>> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut full = None;
+    while Instant::now() < deadline && full.is_none() {
+        for n in 1..=5 {
+            if let Some(s) = status_of(&c, n).await {
+                let at = by_index.entry(s.digest_index).or_default();
+                at.entry(s.state_digest).or_default().push(s.node_id);
+                let reporters: BTreeSet<u64> = at.values().flatten().copied().collect();
+                if reporters.len() == 5 {
+                    full = Some(s.digest_index);
+                }
+            }
+        }
+    }
+    for (index, digests) in &by_index {
+        assert_eq!(digests.len(), 1, "replicas disagree at index {index}: {digests:?}");
+    }
+    assert!(full.is_some(), "all five replicas reported the same index at least once");
+    assert!(by_index.len() >= 2 || by_index.values().next().map(|d| d.len()) == Some(1));
+    let distinct: BTreeSet<&String> = by_index.values().flat_map(|d| d.keys()).collect();
+    assert!(!distinct.is_empty());
+    guard.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_across_leader_failover_delivers_each_event_once_in_order() {
+    let _g = serial();
+    let mut c = cluster(5).await;
+    let leader = leader_of(&c).await as usize;
+    // The watcher starts on the node we are about to kill.
+    let first = c.addrs(leader).unwrap().client.clone();
+    let mut endpoints = vec![first.clone()];
+    endpoints.extend(c.client_endpoints().into_iter().filter(|e| *e != first));
+    let watcher = Client::new_lazy(endpoints, ClientConfig::default()).unwrap();
+    let writer = c.client().unwrap();
+    let start = writer.put("w/start", "0").await.unwrap().revision;
+    let mut stream = watcher.watch("w/", true, start + 1);
+
+    let mut acked = Vec::new();
+    for i in 0..40 {
+        if i == 15 {
+            c.kill(leader).unwrap();
+        }
+        let key = format!("w/{i:03}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match writer.put(key.clone(), "v").await {
+                Ok(p) => {
+                    acked.push((p.revision, key.clone()));
+                    break;
+                }
+                Err(Error::Unknown(_)) => break, // may or may not be applied
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "write {key} kept failing: {e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+    let last = acked.last().expect("writes acknowledged").0;
+    let mut seen: Vec<(u64, String)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.last().map(|s| s.0) < Some(last) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let item = tokio::time::timeout(left, stream.next())
+            .await
+            .expect("watch delivered up to the last acknowledged write")
+            .expect("watch stream open")
+            .expect("watch event");
+        for e in item.events {
+            seen.push((item.revision, e.kv.key_str().into_owned()));
+        }
+    }
+    let revs: Vec<u64> = seen.iter().map(|s| s.0).collect();
+    assert!(revs.windows(2).all(|w| w[0] < w[1]), "in order, no duplicates: {revs:?}");
+    let seen_set: BTreeSet<(u64, String)> = seen.into_iter().collect();
+    for a in &acked {
+        assert!(seen_set.contains(a), "acknowledged write {a:?} delivered");
+    }
+}

@@ -1,0 +1,269 @@
+//! The versioned key-value store: per-key history of values and
+//! tombstones, trimmed to a replicated per-key retention.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{KeyValue, RangeResult, SmError};
+
+pub const DEFAULT_MAX_VERSIONS: u64 = 100;
+
+/// One version of a key: a value, or a tombstone (`value == None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub mod_revision: u64,
+    pub create_revision: u64,
+    pub version: u64,
+    pub session_id: u64,
+    pub value: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyHistory {
+    /// Oldest first; mod_revision never decreases.
+    entries: VecDeque<Entry>,
+    /// Highest mod_revision dropped by retention; 0 if none.
+    compacted_to: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvStore {
+    keys: BTreeMap<Vec<u8>, KeyHistory>,
+    max_versions: u64,
+    live_keys: u64,
+}
+
+impl Default for KvStore {
+    fn default() -> Self {
+        KvStore {
+            keys: BTreeMap::new(),
+            max_versions: DEFAULT_MAX_VERSIONS,
+            live_keys: 0,
+        }
+    }
+}
+
+fn to_kv(key: &[u8], e: &Entry, keys_only: bool) -> Option<KeyValue> {
+    let value = e.value.as_ref()?;
+    Some(KeyValue {
+        key: key.to_vec(),
+        value: if keys_only { Vec::new() } else { value.clone() },
+        create_revision: e.create_revision,
+        mod_revision: e.mod_revision,
+        version: e.version,
+        session_id: e.session_id,
+    })
+}
+
+impl KeyHistory {
+    fn latest(&self) -> Option<&Entry> {
+        self.entries.back()
+    }
+
+    /// The entry in force at `revision`, or None if the key did not exist.
+    fn at(&self, revision: u64) -> Result<Option<&Entry>, SmError> {
+        let n = self.entries.partition_point(|e| e.mod_revision <= revision);
+        if n > 0 {
+            return Ok(self.entries.get(n - 1));
+        }
+        // Older than everything retained: if anything was dropped, the answer
+        // may have been in it.
+        if self.compacted_to > 0 {
+            return Err(SmError::Compacted {
+                revision,
+                compact_revision: self.compacted_to,
+            });
+        }
+        Ok(None)
+    }
+
+    fn trim(&mut self, max_versions: u64) {
+        while self.entries.len() as u64 > max_versions {
+            match self.entries.pop_front() {
+                Some(old) => self.compacted_to = self.compacted_to.max(old.mod_revision),
+                None => break,
+            }
+        }
+    }
+}
+
+impl KvStore {
+    pub fn latest(&self, key: &[u8]) -> Option<KeyValue> {
+        let e = self.keys.get(key)?.latest()?;
+        to_kv(key, e, false)
+    }
+
+    /// `revision` must already be resolved (non-zero, not in the future).
+    pub fn get_at(&self, key: &[u8], revision: u64) -> Result<Option<KeyValue>, SmError> {
+        let Some(history) = self.keys.get(key) else {
+            return Ok(None);
+        };
+        Ok(history.at(revision)?.and_then(|e| to_kv(key, e, false)))
+    }
+
+    pub fn range_at(
+        &self,
+        prefix: &[u8],
+        limit: u32,
+        revision: u64,
+        keys_only: bool,
+    ) -> Result<RangeResult, SmError> {
+        self.range_with(prefix, limit, keys_only, |h| h.at(revision))
+    }
+
+    /// A range over the newest state; cannot hit compacted history.
+    pub fn range_latest(&self, prefix: &[u8], limit: u32, keys_only: bool) -> RangeResult {
+        let newest = self.range_with(prefix, limit, keys_only, |h| Ok(h.latest()));
+        newest.unwrap_or(RangeResult {
+            kvs: Vec::new(),
+            more: false,
+            count: 0,
+        })
+    }
+
+    fn range_with<'a>(
+        &'a self,
+        prefix: &[u8],
+        limit: u32,
+        keys_only: bool,
+        pick: impl Fn(&'a KeyHistory) -> Result<Option<&'a Entry>, SmError>,
+    ) -> Result<RangeResult, SmError> {
+        let mut kvs = Vec::new();
+        let mut count = 0u64;
+        let matching = self
+            .keys
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix));
+        for (key, history) in matching {
+            let Some(kv) = pick(history)?.and_then(|e| to_kv(key, e, keys_only)) else {
+                continue;
+            };
+            count += 1;
+            if limit == 0 || kvs.len() < limit as usize {
+                kvs.push(kv);
+            }
+        }
+        let more = count > kvs.len() as u64;
+        Ok(RangeResult { kvs, more, count })
+    }
+
+    /// Writes `value` at `revision`; returns (previous live value, new value).
+    pub fn put(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        session_id: u64,
+        revision: u64,
+    ) -> (Option<KeyValue>, KeyValue) {
+        let max_versions = self.max_versions;
+        let history = self.keys.entry(key.to_vec()).or_default();
+        let prev = history.latest().and_then(|e| to_kv(key, e, false));
+        let (create_revision, version) = match &prev {
+            Some(p) => (p.create_revision, p.version.saturating_add(1)),
+            None => (revision, 1),
+        };
+        let entry = Entry {
+            mod_revision: revision,
+            create_revision,
+            version,
+            session_id,
+            value: Some(value.to_vec()),
+        };
+        let kv = KeyValue {
+            key: key.to_vec(),
+            value: value.to_vec(),
+            create_revision,
+            mod_revision: revision,
+            version,
+            session_id,
+        };
+        history.entries.push_back(entry);
+        history.trim(max_versions);
+        if prev.is_none() {
+            self.live_keys += 1;
+        }
+        (prev, kv)
+    }
+
+    /// Writes a tombstone if `key` is live; returns the value it ended.
+    pub fn delete(&mut self, key: &[u8], revision: u64) -> Option<KeyValue> {
+        let max_versions = self.max_versions;
+        let history = self.keys.get_mut(key)?;
+        let prev = to_kv(key, history.latest()?, false)?;
+        history.entries.push_back(Entry {
+            mod_revision: revision,
+            create_revision: 0,
+            version: 0,
+            session_id: 0,
+            value: None,
+        });
+        history.trim(max_versions);
+        self.live_keys = self.live_keys.saturating_sub(1);
+        Some(prev)
+    }
+
+    /// Live keys under `prefix`, in order.
+    pub fn live_keys_with_prefix(&self, prefix: &[u8]) -> Vec<Vec<u8>> {
+        self.keys
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter(|(_, h)| h.latest().is_some_and(|e| e.value.is_some()))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// (key, session) for every live key bound to a session.
+    pub fn bound_keys(&self) -> impl Iterator<Item = (&Vec<u8>, u64)> {
+        self.keys.iter().filter_map(|(k, h)| {
+            let e = h.latest()?;
+            (e.value.is_some() && e.session_id != 0).then_some((k, e.session_id))
+        })
+    }
+
+    pub fn set_max_versions(&mut self, max_versions: u64) {
+        self.max_versions = max_versions;
+        for history in self.keys.values_mut() {
+            history.trim(max_versions);
+        }
+    }
+
+    pub fn max_versions(&self) -> u64 {
+        self.max_versions
+    }
+
+    pub fn live_count(&self) -> u64 {
+        self.live_keys
+    }
+
+    /// Structural checks for a restored snapshot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_versions == 0 {
+            return Err("kv retention is 0".into());
+        }
+        let mut live = 0u64;
+        for (key, h) in &self.keys {
+            if key.is_empty() || h.entries.is_empty() {
+                return Err("kv history malformed".into());
+            }
+            if h.entries.len() as u64 > self.max_versions {
+                return Err("kv history longer than retention".into());
+            }
+            let ordered = h
+                .entries
+                .iter()
+                .zip(h.entries.iter().skip(1))
+                .all(|(a, b)| a.mod_revision <= b.mod_revision);
+            if !ordered {
+                return Err("kv history out of order".into());
+            }
+            if h.latest().is_some_and(|e| e.value.is_some()) {
+                live += 1;
+            }
+        }
+        if live != self.live_keys {
+            return Err("kv live key count mismatch".into());
+        }
+        Ok(())
+    }
+}
