@@ -93,10 +93,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
         let wal = self.lock()?;
         let last = Self::last_log_id(&wal)?;
-        let purged: Option<LogId> = wal
-            .get_meta("purged")
-            .map(|b| decode(&b))
-            .transpose()?;
+        let purged: Option<LogId> = wal.purged_meta().map(decode).transpose()?;
         Ok(LogState {
             last_purged_log_id: purged.clone(),
             last_log_id: last.or(purged),
@@ -150,10 +147,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
         let b = encode(&log_id)?;
         let mut wal = self.lock()?;
-        tokio::task::block_in_place(|| {
-            wal.put_meta("purged", &b)?;
-            wal.purge_upto(log_id.index())
-        })
-        .map_err(wal_err)
+        // The purged log id rides in the purge record itself, so it cannot
+        // disagree with the purge point after a crash.
+        tokio::task::block_in_place(|| wal.purge_upto_with_meta(log_id.index(), &b)).map_err(wal_err)
     }
 }
