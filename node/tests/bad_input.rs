@@ -1,0 +1,129 @@
+//! Bad input gets a stable error and loses nothing (issue: data plane, item 10).
+
+mod support;
+
+use std::time::Duration;
+
+use aegis_client::{Compare, CompareOp, Error, InvalidArgument, PutOptions, Txn, TxnOp};
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_have_stable_errors_and_lose_nothing() {
+    let _g = serial();
+    let mut c = cluster_with(
+        5,
+        &[
+            "kv:",
+            "  max-versions: 2",
+            "  max-value-bytes: 1024",
+            "  max-request-bytes: 4096",
+            "  max-txn-ops: 8",
+        ],
+    )
+    .await;
+    let client = c.client().unwrap();
+    client.put("keep", "me").await.unwrap();
+
+    // Empty key.
+    let e = client.put("", "v").await.unwrap_err();
+    assert_eq!(e, Error::InvalidArgument(InvalidArgument::KeyEmpty));
+    // Value over the limit.
+    let e = client.put("big", vec![b'x'; 1025]).await.unwrap_err();
+    assert_eq!(e, Error::InvalidArgument(InvalidArgument::ValueTooLarge));
+    // A request over the limit even though each value fits.
+    let mut txn = Txn::new();
+    for i in 0..5 {
+        txn = txn.and_then(TxnOp::put(format!("t{i}"), vec![b'y'; 1000]));
+    }
+    let e = client.txn(&txn).await.unwrap_err();
+    assert_eq!(e, Error::InvalidArgument(InvalidArgument::RequestTooLarge));
+    // Too many txn ops.
+    let mut txn = Txn::new();
+    for i in 0..9 {
+        txn = txn.when(Compare::version(format!("c{i}"), CompareOp::Equal, 0));
+    }
+    let e = client.txn(&txn).await.unwrap_err();
+    assert_eq!(e, Error::InvalidArgument(InvalidArgument::TooManyTxnOps));
+    // Unknown session.
+    let e = client.session_keep_alive(987_654_321).await.unwrap_err();
+    assert_eq!(e, Error::SessionNotFound);
+    let e = client
+        .put_with("bound", "v", &PutOptions::default().session(987_654_321))
+        .await
+        .unwrap_err();
+    assert_eq!(e, Error::SessionNotFound);
+    // TTL below the minimum.
+    let e = client.session_open(10).await.unwrap_err();
+    assert_eq!(e, Error::InvalidArgument(InvalidArgument::TtlBelowMinimum));
+    // Release by a session that does not hold the lock.
+    let (s, _) = client.session_open(5000).await.unwrap();
+    let e = client.lock_release("nobody-holds", s, 1).await.unwrap_err();
+    assert_eq!(e, Error::LockNotHeld);
+    // A compacted revision (retention 2 versions per key). The leader
+    // replicates its retention setting on its next tick; give it one.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let first = client.put("hist", "1").await.unwrap().revision;
+    for v in 2..=4 {
+        client.put("hist", v.to_string()).await.unwrap();
+    }
+    match client.get_at("hist", first).await.unwrap_err() {
+        Error::Compacted { compact_revision, .. } => assert!(compact_revision >= first),
+        other => panic!("expected compacted, got {other:?}"),
+    }
+    // A future revision.
+    assert_eq!(client.get_at("hist", u64::MAX / 2).await.unwrap_err(), Error::FutureRevision);
+
+    // A write while no quorum exists: "no leader", not a hang and not a lie.
+    let leader = leader_of(&c).await as usize;
+    let others: Vec<usize> = (1..=5).filter(|n| *n != leader).take(3).collect();
+    for n in &others {
+        c.kill(*n).unwrap();
+    }
+    let lonely = pinned(&c.addrs(leader).unwrap().client);
+    let e = tokio::time::timeout(Duration::from_secs(30), lonely.put("during-outage", "x"))
+        .await
+        .expect("a minority answers within its deadline")
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::NoLeader | Error::Unknown(_) | Error::DeadlineExceeded(_)),
+        "minority write refused: {e:?}"
+    );
+    for n in &others {
+        c.start(*n).unwrap();
+    }
+    c.wait_for_leader(Duration::from_secs(20)).await.unwrap();
+
+    // Nothing that was acknowledged was lost; nothing refused was applied.
+    let client = c.client().unwrap();
+    assert_eq!(client.get("keep").await.unwrap().kv.unwrap().value, b"me");
+    assert_eq!(client.get("hist").await.unwrap().kv.unwrap().value, b"4");
+    for k in ["", "big", "t0", "bound"] {
+        if !k.is_empty() {
+            assert!(client.get(k).await.unwrap().kv.is_none(), "{k} was not written");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_node_refuses_to_start_on_a_config_that_fails_the_envelope() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.yaml");
+    std::fs::write(
+        &cfg,
+        "raft:\n  heartbeat-interval-ms: 200\n  election-timeout-min-ms: 300\nlease:\n  skew-grace-ms: -1\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(node_bin())
+        .args(["--id", "1", "--peer-addr", "127.0.0.1:0", "--client-addr", "127.0.0.1:0"])
+        .args(["--metrics-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for rule in ["raft.election-min-ge-3x-heartbeat", "lease.skew-grace-nonneg"] {
+        assert!(err.contains(rule), "names {rule}: {err}");
+    }
+}
