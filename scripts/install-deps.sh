@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the tests need beyond the Rust toolchain, only when missing:
+# Debian's prometheus (the agent's live integration test scrapes real nodes)
+# and iproute2 (network-namespace fault tests).
+set -euo pipefail
+need=()
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v tc >/dev/null 2>&1 || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing ${need[*]} and not root; tests that need them will skip" >&2
+    exit 0
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

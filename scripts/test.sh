@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The project's test command: formatting, lints, then every test in the
+# workspace (unit tests, real node clusters on loopback, the agent against
+# a real Prometheus, chart and CRD checks). `.ci/run` runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aegis-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+scripts/install-deps.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --workspace
+if [ -x scripts/chart-lint.sh ]; then
+  echo "== chart lint"
+  scripts/chart-lint.sh
+fi
