@@ -2,6 +2,8 @@
 //! openraft), `api` serves the public gRPC services, `metrics` the
 //! telemetry port, `ticker` the leader's periodic duties.
 
+#[macro_use]
+pub mod failpoint;
 pub mod api;
 pub mod cli;
 pub mod metrics;

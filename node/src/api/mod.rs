@@ -35,7 +35,7 @@ impl Api {
         Some(pb::ResponseHeader {
             revision,
             served_by: self.consensus.id(),
-            raft_term: self.consensus.view().term,
+            raft_term: self.consensus.term(),
         })
     }
 

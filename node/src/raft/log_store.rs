@@ -122,7 +122,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let res = {
             let mut wal = self.lock()?;
             let batch: Vec<(u64, &[u8])> = encoded.iter().map(|(i, b)| (*i, b.as_slice())).collect();
+            failpoint!("log_store::append::before");
             let r = tokio::task::block_in_place(|| wal.append(&batch)).map_err(wal_err);
+            failpoint!("log_store::append::after");
             self.metrics.observe_fsync(wal.last_sync_seconds());
             r
         };

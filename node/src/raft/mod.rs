@@ -179,6 +179,20 @@ impl Consensus {
         self.raft.metrics().borrow_watched().state == ServerState::Leader
     }
 
+    /// The current term, without copying the rest of the metrics.
+    pub fn term(&self) -> u64 {
+        self.raft.metrics().borrow_watched().current_term
+    }
+
+    /// The leader this node knows of, and where to reach it.
+    fn leader(&self) -> Option<(NodeId, Member)> {
+        let rx = self.raft.metrics();
+        let m = rx.borrow_watched();
+        let id = m.current_leader?;
+        let member = m.membership_config.membership().get_node(&id)?.clone();
+        Some((id, member))
+    }
+
     pub fn view(&self) -> RaftView {
         let m = self.raft.metrics().borrow_watched().clone();
         let last_log_index = m.last_log_index.unwrap_or(0);
@@ -235,13 +249,9 @@ impl Consensus {
         let deadline = Instant::now() + self.leader_wait;
         let mut backoff = Duration::from_millis(10);
         loop {
-            let view = self.view();
-            let outcome = match view.leader {
-                Some(l) if l == self.id => self.handle_forwarded(req.clone()).await,
-                Some(l) => match view.members.get(&l) {
-                    Some((member, _)) => self.forward_to(member, &req).await,
-                    None => Err(ForwardError::NotLeader { leader: None }),
-                },
+            let outcome = match self.leader() {
+                Some((l, _)) if l == self.id => self.handle_forwarded(req.clone()).await,
+                Some((_, member)) => self.forward_to(&member, &req).await,
                 None => Err(ForwardError::NotLeader { leader: None }),
             };
             match outcome {

@@ -103,6 +103,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        failpoint!("network::append_entries::before");
         self.call(&rpc, &option, |mut c, r| async move { c.append_entries(r).await })
             .await
     }

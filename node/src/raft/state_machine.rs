@@ -167,6 +167,7 @@ impl RaftStateMachine<TypeConfig> for SmStore {
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
             let index = entry.log_id.index();
+            failpoint!("state_machine::apply::before");
             let applied = {
                 let mut sm = self.shared.sm.write().map_err(|_| poisoned())?;
                 let mut progress = self.shared.progress.lock().map_err(|_| poisoned())?;
@@ -204,6 +205,7 @@ impl RaftStateMachine<TypeConfig> for SmStore {
     }
 
     async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Vec<u8>) -> Result<(), io::Error> {
+        failpoint!("state_machine::install_snapshot");
         let restored = StateMachine::from_snapshot(&snapshot)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         let shared = self.shared.clone();
