@@ -294,7 +294,11 @@ impl Consensus {
         use openraft::errors::{ClientWriteError, RaftError};
         fn write_err(e: RaftError<types::TypeConfig, ClientWriteError<types::TypeConfig>>) -> ForwardError {
             match e {
+                // Rejected before its entry was appended: safe to retry elsewhere.
                 RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ForwardError::NotLeader { leader: f.leader_id },
+                // Appended, then discarded on a leader change: another leader
+                // may still commit it, so the outcome is unknown.
+                RaftError::APIError(e @ ClientWriteError::LogEntryDiscarded(_)) => ForwardError::Failed(e.to_string()),
                 RaftError::APIError(other) => ForwardError::Refused(other.to_string()),
                 RaftError::Fatal(f) => ForwardError::Failed(f.to_string()),
             }
@@ -323,7 +327,9 @@ impl Consensus {
                 Ok(ForwardReply::ReadIndex(lin.read_log_id().index()))
             }
             ForwardRequest::AddLearner { id, member } => {
-                let r = self.raft.add_learner(id, member, true).await.map_err(write_err)?;
+                // Not blocking: catching up may take longer than a request may wait;
+                // callers watch the learner's lag in status, then promote.
+                let r = self.raft.add_learner(id, member, false).await.map_err(write_err)?;
                 Ok(ForwardReply::Done { index: r.log_id.index() })
             }
             ForwardRequest::Promote { id } => {
@@ -335,18 +341,17 @@ impl Consensus {
                 Ok(ForwardReply::Done { index: r.log_id.index() })
             }
             ForwardRequest::Remove { id } => {
-                let view = self.view();
-                if view.members.get(&id).map(|(_, voter)| *voter).unwrap_or(false) {
-                    self.raft
-                        .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
-                        .await
-                        .map_err(write_err)?;
-                }
-                let r = self
-                    .raft
-                    .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
-                    .await
-                    .map_err(write_err)?;
+                let is_voter = match self.view().members.get(&id) {
+                    Some((_, voter)) => *voter,
+                    None => return Err(ForwardError::Refused(format!("node {id} is not a member"))),
+                };
+                // Not retained as a learner: a removed voter leaves entirely.
+                let change = if is_voter {
+                    ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+                } else {
+                    ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+                };
+                let r = self.raft.change_membership(change, false).await.map_err(write_err)?;
                 Ok(ForwardReply::Done { index: r.log_id.index() })
             }
             ForwardRequest::TransferLeader { to } => {

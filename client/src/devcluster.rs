@@ -1,0 +1,702 @@
+//! A local cluster of real `aegis-node` processes on loopback, for development and tests.
+//!
+//! Layout under the cluster directory, per node N: `node-N/data/` (the data dir),
+//! `node-N/node.log` (stdout and stderr, appended across restarts) and `node-N/pid`. The pid
+//! files let a later process adopt the nodes: `aegisctl dev up` in one command and
+//! `aegisctl dev kill 3` in another.
+//!
+//! Default ports (see [`BasePorts`]): node N listens for clients on 127.0.0.1:740N, for peers on
+//! 127.0.0.1:750N and serves metrics on 127.0.0.1:760N.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::client::{Client, ClientConfig};
+use crate::endpoints::Backoff;
+
+/// Name of the node executable looked up next to the current one and on PATH.
+pub const NODE_BIN_NAME: &str = "aegis-node";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no node {0} in this cluster (nodes are 1..={1})")]
+    NoSuchNode(usize, usize),
+    #[error("node {0} is not running")]
+    NotRunning(usize),
+    #[error("cannot find the {NODE_BIN_NAME} binary: pass --node-bin or set AEGIS_NODE_BIN")]
+    NodeBinNotFound,
+    #[error("no leader within {0:?}; see the node logs under {1}")]
+    NoLeader(Duration, PathBuf),
+    #[error("port base {0} + node {1} is beyond 65535")]
+    PortOutOfRange(u16, usize),
+    #[error("a cluster needs 1..=9 nodes, got {0}")]
+    BadSize(usize),
+    #[error("signal {signal} to pid {pid} failed: {source}")]
+    Signal {
+        signal: i32,
+        pid: i32,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> DevError {
+    let context = context.into();
+    move |source| DevError::Io { context, source }
+}
+
+/// The first port of each kind; node N uses base + N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BasePorts {
+    pub client: u16,
+    pub peer: u16,
+    pub metrics: u16,
+}
+
+impl Default for BasePorts {
+    fn default() -> Self {
+        Self {
+            client: 7400,
+            peer: 7500,
+            metrics: 7600,
+        }
+    }
+}
+
+/// Where one node listens.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeAddrs {
+    pub client: String,
+    pub peer: String,
+    pub metrics: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcState {
+    Running,
+    /// Frozen by SIGSTOP.
+    Stopped,
+    Down,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeProcess {
+    pub id: usize,
+    pub pid: Option<i32>,
+    pub state: ProcState,
+    pub addrs: NodeAddrs,
+    pub log: PathBuf,
+}
+
+/// Finds the node binary: an explicit path, else next to the current executable (and its
+/// parent, which covers test binaries in `target/debug/deps`), else PATH.
+pub fn resolve_node_bin(explicit: Option<PathBuf>) -> Result<PathBuf, DevError> {
+    if let Some(p) = explicit {
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(DevError::Io {
+                context: format!("node binary {}", p.display()),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            })
+        };
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        for dir in exe.ancestors().skip(1).take(2) {
+            let cand = dir.join(NODE_BIN_NAME);
+            if cand.is_file() {
+                return Ok(cand);
+            }
+        }
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(NODE_BIN_NAME))
+        .find(|c| c.is_file())
+        .ok_or(DevError::NodeBinNotFound)
+}
+
+/// The `--members` value every node of the cluster starts with.
+pub fn members_arg(nodes: &[NodeAddrs]) -> String {
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{}={}/{}", i + 1, a.peer, a.client))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub struct DevCluster {
+    dir: PathBuf,
+    node_bin: PathBuf,
+    nodes: Vec<NodeAddrs>,
+    extra_args: Vec<String>,
+    children: HashMap<usize, Child>,
+    /// Set for ephemeral clusters: the directory goes away and the children die with us.
+    temp: Option<tempfile::TempDir>,
+    up_timeout: Duration,
+    /// Nodes 1..=founders bootstrap the cluster with `--members`; later ones join as learners.
+    founders: usize,
+    /// Port bases of a fixed-port cluster; None for an ephemeral one (free ports).
+    base: Option<BasePorts>,
+}
+
+impl std::fmt::Debug for DevCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevCluster")
+            .field("dir", &self.dir)
+            .field("nodes", &self.nodes)
+            .finish()
+    }
+}
+
+impl DevCluster {
+    /// A cluster whose node N uses `base + N` ports. Nothing starts until [`DevCluster::up`].
+    pub fn new(
+        dir: impl Into<PathBuf>,
+        node_bin: impl Into<PathBuf>,
+        nodes: usize,
+        base: BasePorts,
+    ) -> Result<Self, DevError> {
+        if !(1..=9).contains(&nodes) {
+            return Err(DevError::BadSize(nodes));
+        }
+        let addrs = (1..=nodes)
+            .map(|n| fixed_addrs(base, n))
+            .collect::<Result<_, _>>()?;
+        let mut c = Self::with_addrs(dir.into(), node_bin.into(), addrs);
+        c.base = Some(base);
+        Ok(c)
+    }
+
+    /// A throwaway cluster on free ports in a temporary directory; its processes are killed
+    /// and the directory removed when the value is dropped. Call [`DevCluster::up`] to start.
+    pub fn ephemeral(node_bin: impl Into<PathBuf>, nodes: usize) -> Result<Self, DevError> {
+        if !(1..=9).contains(&nodes) {
+            return Err(DevError::BadSize(nodes));
+        }
+        let temp = tempfile::Builder::new()
+            .prefix("aegis-dev-")
+            .tempdir()
+            .map_err(io("creating a temporary directory"))?;
+        let addrs = free_addrs(nodes)?;
+        let mut c = Self::with_addrs(temp.path().to_path_buf(), node_bin.into(), addrs);
+        c.temp = Some(temp);
+        Ok(c)
+    }
+
+    fn with_addrs(dir: PathBuf, node_bin: PathBuf, nodes: Vec<NodeAddrs>) -> Self {
+        // Absolute, so the data dir on a node's command line identifies it to a later
+        // invocation started from another working directory.
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        Self {
+            dir,
+            node_bin,
+            extra_args: Vec::new(),
+            children: HashMap::new(),
+            temp: None,
+            up_timeout: Duration::from_secs(30),
+            founders: nodes.len(),
+            base: None,
+            nodes,
+        }
+    }
+
+    /// Starts one more node, without `--members`, so it waits to be added as a learner
+    /// (`Client::member_add_learner` with its [`DevCluster::addrs`]). Returns its id.
+    pub fn add_node(&mut self) -> Result<usize, DevError> {
+        let n = self.nodes.len() + 1;
+        if n > 9 {
+            return Err(DevError::BadSize(n));
+        }
+        let addrs = match self.base {
+            Some(b) => fixed_addrs(b, n)?,
+            None => free_addrs(1)?.remove(0),
+        };
+        self.nodes.push(addrs);
+        self.spawn(n)?;
+        Ok(n)
+    }
+
+    /// Extra arguments for every node, e.g. `["--config", "aegis.yaml"]`.
+    pub fn with_node_args(mut self, args: Vec<String>) -> Self {
+        self.extra_args = args;
+        self
+    }
+
+    pub fn with_up_timeout(mut self, t: Duration) -> Self {
+        self.up_timeout = t;
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn size(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn addrs(&self, n: usize) -> Result<&NodeAddrs, DevError> {
+        self.check(n)?;
+        Ok(&self.nodes[n - 1])
+    }
+
+    pub fn client_endpoints(&self) -> Vec<String> {
+        self.nodes.iter().map(|a| a.client.clone()).collect()
+    }
+
+    pub fn metrics_addrs(&self) -> Vec<String> {
+        self.nodes.iter().map(|a| a.metrics.clone()).collect()
+    }
+
+    pub fn node_dir(&self, n: usize) -> PathBuf {
+        self.dir.join(format!("node-{n}"))
+    }
+
+    pub fn data_dir(&self, n: usize) -> PathBuf {
+        self.node_dir(n).join("data")
+    }
+
+    pub fn log_path(&self, n: usize) -> PathBuf {
+        self.node_dir(n).join("node.log")
+    }
+
+    fn pid_path(&self, n: usize) -> PathBuf {
+        self.node_dir(n).join("pid")
+    }
+
+    fn check(&self, n: usize) -> Result<(), DevError> {
+        if n == 0 || n > self.nodes.len() {
+            return Err(DevError::NoSuchNode(n, self.nodes.len()));
+        }
+        Ok(())
+    }
+
+    /// A client over every node's client address.
+    pub fn client(&self) -> Result<Client, crate::Error> {
+        Client::new_lazy(self.client_endpoints(), ClientConfig::default())
+    }
+
+    /// Starts every node that is not running, then waits until one reports itself leader.
+    /// Returns the leader's id.
+    pub async fn up(&mut self) -> Result<u64, DevError> {
+        for n in 1..=self.nodes.len() {
+            if self.pid(n).is_none() {
+                self.spawn(n)?;
+            }
+        }
+        self.wait_for_leader(self.up_timeout).await
+    }
+
+    /// Starts node `n` (no-op when it already runs).
+    pub fn start(&mut self, n: usize) -> Result<(), DevError> {
+        self.check(n)?;
+        if self.pid(n).is_some() {
+            return Ok(());
+        }
+        self.spawn(n)
+    }
+
+    fn spawn(&mut self, n: usize) -> Result<(), DevError> {
+        let data = self.data_dir(n);
+        fs::create_dir_all(&data).map_err(io(format!("creating {}", data.display())))?;
+        let log_path = self.log_path(n);
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io(format!("opening {}", log_path.display())))?;
+        let log_err = log
+            .try_clone()
+            .map_err(io(format!("opening {}", log_path.display())))?;
+        let a = &self.nodes[n - 1];
+        let mut cmd = Command::new(&self.node_bin);
+        cmd.arg("--id")
+            .arg(n.to_string())
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--peer-addr")
+            .arg(&a.peer)
+            .arg("--client-addr")
+            .arg(&a.client)
+            .arg("--metrics-addr")
+            .arg(&a.metrics)
+            .args(&self.extra_args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        if n <= self.founders {
+            cmd.arg("--members")
+                .arg(members_arg(&self.nodes[..self.founders]));
+        }
+        // Its own process group: a Ctrl-C in the terminal that ran `dev up` must not reach it.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd
+            .spawn()
+            .map_err(io(format!("starting {}", self.node_bin.display())))?;
+        let pid_path = self.pid_path(n);
+        fs::write(&pid_path, format!("{}\n", child.id()))
+            .map_err(io(format!("writing {}", pid_path.display())))?;
+        self.children.insert(n, child);
+        Ok(())
+    }
+
+    /// The pid of node `n` if it is alive (running or stopped).
+    pub fn pid(&mut self, n: usize) -> Option<i32> {
+        if let Some(child) = self.children.get_mut(&n) {
+            match child.try_wait() {
+                Ok(None) => return i32::try_from(child.id()).ok(),
+                _ => {
+                    self.children.remove(&n);
+                    return None;
+                }
+            }
+        }
+        let text = fs::read_to_string(self.pid_path(n)).ok()?;
+        let pid: i32 = text.trim().parse().ok()?;
+        (proc_state(pid, &self.data_dir(n)) != ProcState::Down).then_some(pid)
+    }
+
+    pub fn state(&mut self, n: usize) -> ProcState {
+        match self.pid(n) {
+            Some(pid) => proc_state(pid, &self.data_dir(n)),
+            None => ProcState::Down,
+        }
+    }
+
+    pub fn status(&mut self) -> Vec<NodeProcess> {
+        (1..=self.nodes.len())
+            .map(|n| {
+                let pid = self.pid(n);
+                NodeProcess {
+                    id: n,
+                    pid,
+                    state: pid
+                        .map(|p| proc_state(p, &self.data_dir(n)))
+                        .unwrap_or(ProcState::Down),
+                    addrs: self.nodes[n - 1].clone(),
+                    log: self.log_path(n),
+                }
+            })
+            .collect()
+    }
+
+    fn signal(&mut self, n: usize, sig: i32) -> Result<i32, DevError> {
+        self.check(n)?;
+        let pid = self.pid(n).ok_or(DevError::NotRunning(n))?;
+        send_signal(pid, sig)?;
+        Ok(pid)
+    }
+
+    /// SIGKILL: the node dies without any chance to clean up.
+    pub fn kill(&mut self, n: usize) -> Result<(), DevError> {
+        self.signal(n, libc::SIGKILL)?;
+        self.reap(n, Duration::from_secs(5));
+        let _ = fs::remove_file(self.pid_path(n));
+        Ok(())
+    }
+
+    /// SIGSTOP: the node freezes, keeping its sockets open.
+    pub fn stop(&mut self, n: usize) -> Result<(), DevError> {
+        self.signal(n, libc::SIGSTOP).map(|_| ())
+    }
+
+    /// SIGCONT: resumes a stopped node.
+    pub fn cont(&mut self, n: usize) -> Result<(), DevError> {
+        self.signal(n, libc::SIGCONT).map(|_| ())
+    }
+
+    /// Waits up to `timeout` for node `n` to exit.
+    fn reap(&mut self, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.pid(n).is_none() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops every node: SIGTERM (after SIGCONT, so frozen nodes can act on it), then SIGKILL
+    /// for any still alive after five seconds. Data is kept.
+    pub fn down(&mut self) -> Result<(), DevError> {
+        for n in 1..=self.nodes.len() {
+            if let Some(pid) = self.pid(n) {
+                let _ = send_signal(pid, libc::SIGCONT);
+                let _ = send_signal(pid, libc::SIGTERM);
+            }
+        }
+        for n in 1..=self.nodes.len() {
+            if !self.reap(n, Duration::from_secs(5)) {
+                if let Some(pid) = self.pid(n) {
+                    send_signal(pid, libc::SIGKILL)?;
+                }
+                self.reap(n, Duration::from_secs(5));
+            }
+            let _ = fs::remove_file(self.pid_path(n));
+        }
+        Ok(())
+    }
+
+    /// Polls Admin.Status on every node until one says it is the leader; returns its id.
+    pub async fn wait_for_leader(&mut self, timeout: Duration) -> Result<u64, DevError> {
+        let deadline = Instant::now() + timeout;
+        let client = Client::new_lazy(
+            self.client_endpoints(),
+            ClientConfig {
+                connect_timeout: Duration::from_millis(500),
+                request_timeout: Duration::from_secs(1),
+                backoff: Backoff {
+                    max_attempts: 1,
+                    ..Backoff::default()
+                },
+                ..ClientConfig::default()
+            },
+        )
+        .map_err(|e| DevError::Io {
+            context: "building a client".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        loop {
+            for (_, st) in client.status_all().await {
+                if let Ok(s) = st {
+                    if s.role == "leader" && s.leader_id == s.node_id {
+                        return Ok(s.node_id);
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(DevError::NoLeader(timeout, self.dir.clone()));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Kills the children this value started; used on drop of an ephemeral cluster.
+    fn kill_children(&mut self) {
+        for (_, mut child) in self.children.drain() {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = send_signal(pid, libc::SIGCONT);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for DevCluster {
+    fn drop(&mut self) {
+        if self.temp.is_some() {
+            self.kill_children();
+        }
+    }
+}
+
+/// Node `n`'s addresses in a fixed-port cluster: each base + n.
+fn fixed_addrs(base: BasePorts, n: usize) -> Result<NodeAddrs, DevError> {
+    let port = |b: u16| {
+        u16::try_from(n)
+            .ok()
+            .and_then(|n| b.checked_add(n))
+            .ok_or(DevError::PortOutOfRange(b, n))
+    };
+    Ok(NodeAddrs {
+        client: format!("127.0.0.1:{}", port(base.client)?),
+        peer: format!("127.0.0.1:{}", port(base.peer)?),
+        metrics: format!("127.0.0.1:{}", port(base.metrics)?),
+    })
+}
+
+/// Loopback addresses on `nodes * 3` distinct free ports. All listeners are held until every
+/// port is chosen so none is handed out twice.
+fn free_addrs(nodes: usize) -> Result<Vec<NodeAddrs>, DevError> {
+    let mut listeners = Vec::with_capacity(nodes * 3);
+    for _ in 0..nodes * 3 {
+        listeners.push(
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .map_err(io("binding a free loopback port"))?,
+        );
+    }
+    let mut ports = Vec::with_capacity(listeners.len());
+    for l in &listeners {
+        ports.push(l.local_addr().map_err(io("reading a bound port"))?.port());
+    }
+    Ok(ports
+        .chunks(3)
+        .map(|p| NodeAddrs {
+            client: format!("127.0.0.1:{}", p[0]),
+            peer: format!("127.0.0.1:{}", p[1]),
+            metrics: format!("127.0.0.1:{}", p[2]),
+        })
+        .collect())
+}
+
+fn send_signal(pid: i32, sig: i32) -> Result<(), DevError> {
+    if pid <= 0 {
+        return Err(DevError::Signal {
+            signal: sig,
+            pid,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a process id"),
+        });
+    }
+    // SAFETY: kill(2) has no memory-safety preconditions; pid > 0 targets one process only.
+    let rc = unsafe { libc::kill(pid, sig) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(DevError::Signal {
+            signal: sig,
+            pid,
+            source: std::io::Error::last_os_error(),
+        })
+    }
+}
+
+/// The state of `pid` from /proc. Zombies count as down, and so does any process whose
+/// command line lacks `data_dir`: a pid file can outlive its node and the pid be reused.
+fn proc_state(pid: i32, data_dir: &Path) -> ProcState {
+    if pid <= 0 {
+        return ProcState::Down;
+    }
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return ProcState::Down;
+    };
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return ProcState::Down;
+    };
+    let want = data_dir.as_os_str().as_encoded_bytes();
+    if !cmdline.split(|b| *b == 0).any(|arg| arg == want) {
+        return ProcState::Down;
+    }
+    // The state letter follows the parenthesised command name, which may contain spaces.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or("");
+    match state {
+        "Z" | "X" | "x" | "" => ProcState::Down,
+        "T" | "t" => ProcState::Stopped,
+        _ => ProcState::Running,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_ports_and_members() {
+        let c = DevCluster::new("/tmp/x", "/bin/true", 3, BasePorts::default()).unwrap();
+        assert_eq!(
+            c.client_endpoints(),
+            vec!["127.0.0.1:7401", "127.0.0.1:7402", "127.0.0.1:7403"]
+        );
+        assert_eq!(c.metrics_addrs()[2], "127.0.0.1:7603");
+        assert_eq!(
+            members_arg(&c.nodes),
+            "1=127.0.0.1:7501/127.0.0.1:7401,2=127.0.0.1:7502/127.0.0.1:7402,3=127.0.0.1:7503/127.0.0.1:7403"
+        );
+        assert!(matches!(
+            DevCluster::new("/tmp/x", "/bin/true", 0, BasePorts::default()),
+            Err(DevError::BadSize(0))
+        ));
+        let high = BasePorts {
+            client: 65534,
+            ..BasePorts::default()
+        };
+        assert!(matches!(
+            DevCluster::new("/tmp/x", "/bin/true", 3, high),
+            Err(DevError::PortOutOfRange(65534, 2))
+        ));
+    }
+
+    #[test]
+    fn ephemeral_ports_are_distinct() {
+        let c = DevCluster::ephemeral("/bin/true", 5).unwrap();
+        let mut all: Vec<String> = c
+            .nodes
+            .iter()
+            .flat_map(|a| [a.client.clone(), a.peer.clone(), a.metrics.clone()])
+            .collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 15);
+        assert!(c.dir().is_dir());
+    }
+
+    #[test]
+    fn node_numbers_are_checked() {
+        let mut c = DevCluster::new("/tmp/x", "/bin/true", 3, BasePorts::default()).unwrap();
+        assert!(matches!(c.kill(4), Err(DevError::NoSuchNode(4, 3))));
+        assert!(matches!(c.stop(0), Err(DevError::NoSuchNode(0, 3))));
+    }
+
+    /// A shell script stands in for the node: it is started, adopted through its pid file
+    /// by a second handle, frozen, resumed and killed.
+    #[test]
+    fn process_control_with_a_real_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join(NODE_BIN_NAME);
+        fs::write(&bin, "#!/bin/sh\nwhile :; do sleep 1; done\n").unwrap();
+        let mut perms = fs::metadata(&bin).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        fs::set_permissions(&bin, perms).unwrap();
+
+        let cdir = dir.path().join("cluster");
+        let mut c = DevCluster::new(&cdir, &bin, 2, BasePorts::default()).unwrap();
+        c.start(1).unwrap();
+        let pid = c.pid(1).unwrap();
+        assert_eq!(c.state(2), ProcState::Down);
+        assert!(matches!(c.kill(2), Err(DevError::NotRunning(2))));
+        let pid_file = fs::read_to_string(cdir.join("node-1/pid")).unwrap();
+        assert_eq!(pid_file.trim(), pid.to_string());
+
+        let mut other = DevCluster::new(&cdir, &bin, 2, BasePorts::default()).unwrap();
+        // Right after spawn the child's command line may not show the exec'd arguments yet.
+        for _ in 0..100 {
+            if other.pid(1).is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(other.pid(1), Some(pid));
+        // Signals are delivered asynchronously; give the kernel a moment.
+        let settle = |c: &mut DevCluster, want: ProcState| {
+            for _ in 0..100 {
+                if c.state(1) == want {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert_eq!(c.state(1), want);
+        };
+        other.stop(1).unwrap();
+        settle(&mut c, ProcState::Stopped);
+        other.cont(1).unwrap();
+        settle(&mut c, ProcState::Running);
+        other.kill(1).unwrap();
+        assert_eq!(other.state(1), ProcState::Down);
+        assert_eq!(c.pid(1), None);
+        assert!(!cdir.join("node-1/pid").exists());
+        assert!(cdir.join("node-1/node.log").exists());
+
+        // A pid file naming a process that is not this node is not adopted.
+        fs::create_dir_all(cdir.join("node-2")).unwrap();
+        fs::write(cdir.join("node-2/pid"), format!("{}\n", std::process::id())).unwrap();
+        assert_eq!(other.pid(2), None);
+    }
+}
