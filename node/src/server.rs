@@ -16,10 +16,45 @@ use crate::metrics::{self, Metrics};
 use crate::raft::{Consensus, StartOptions};
 use crate::ticker;
 
+/// Binds an address given as `host:port`. An IP host is bound as given; a
+/// name (e.g. a pod's stable DNS name, which may not resolve yet while the
+/// pod starts) is what peers use to reach us, so we listen on every
+/// interface at that port instead.
 async fn bind(addr: &str, what: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
+    let listen = listen_addr(addr).with_context(|| format!("the {what} address {addr} is not HOST:PORT"))?;
+    TcpListener::bind(&listen)
         .await
-        .with_context(|| format!("binding the {what} address {addr}"))
+        .with_context(|| format!("binding the {what} address {listen}"))
+}
+
+fn listen_addr(addr: &str) -> Option<String> {
+    if addr.parse::<std::net::SocketAddr>().is_ok() {
+        return Some(addr.to_string());
+    }
+    let (host, port) = addr.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    if host.is_empty() {
+        return None;
+    }
+    Some(format!("0.0.0.0:{port}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_addr;
+
+    #[test]
+    fn names_listen_on_every_interface_ips_as_given() {
+        assert_eq!(listen_addr("127.0.0.1:7401").as_deref(), Some("127.0.0.1:7401"));
+        assert_eq!(listen_addr("[::1]:7401").as_deref(), Some("[::1]:7401"));
+        assert_eq!(
+            listen_addr("aegis-0.aegis-peer.ns.svc:7500").as_deref(),
+            Some("0.0.0.0:7500")
+        );
+        assert_eq!(listen_addr("no-port"), None);
+        assert_eq!(listen_addr("host:notaport"), None);
+        assert_eq!(listen_addr(":7500"), None);
+    }
 }
 
 pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {

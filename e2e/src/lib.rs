@@ -1,0 +1,1 @@
+//! Cross-plane end-to-end tests live in `tests/`.

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# One command, one machine: the same load rows and the leader-failover benchmark against a
+# 5-member etcd and a 5-node AEGIS cluster on loopback, one system at a time, then the
+# side-by-side tables (markdown) with ratios.
+#
+#   scripts/bench-compare.sh [RESULTS_DIR]
+#
+# Environment: DURATION (10 s per load row), ROUNDS (10 failover rounds), ONLY (etcd|aegis to
+# run one side), ROWS (space-separated row names to run, default all), HEARTBEAT_MS /
+# ELECTION_MS / ELECTION_MIN_MS / ELECTION_MAX_MS (passed to both cluster scripts).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RESULTS=${1:-/tmp/aegis-bench/results-$(date -u +%Y%m%dT%H%M%SZ)}
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-10}
+export HEARTBEAT_MS=${HEARTBEAT_MS:-50}
+export ELECTION_MS=${ELECTION_MS:-250}
+export ELECTION_MIN_MS=${ELECTION_MIN_MS:-$ELECTION_MS}
+export ELECTION_MAX_MS=${ELECTION_MAX_MS:-$((2 * ELECTION_MS))}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BENCH=$CARGO_TARGET_DIR/release/aegis-bench
+
+(cd "$ROOT" && cargo build --release -p aegis-bench -p aegis-node)
+mkdir -p "$RESULTS"
+
+# name | subcommand and its arguments
+ROW_SPECS=(
+  "01-put-c1|put --clients 1 --conns 1"
+  "02-put-c64|put --clients 64 --conns 8"
+  "03-put-c1000|put --clients 1000 --conns 100"
+  "04-get-lin-c1|get --consistency l --clients 1 --conns 1"
+  "05-get-lin-c64|get --consistency l --clients 64 --conns 8"
+  "06-get-ser-c64-all|get --consistency s --clients 64 --conns 10 --to all"
+  "07-txn-c64|txn --clients 64 --conns 8"
+  "08-lock-c16|lock --clients 16 --conns 4"
+  "09-keepalive-c64|keepalive --clients 64 --conns 8"
+)
+
+want() { [[ -z ${ROWS:-} ]] || [[ " $ROWS " == *" $1 "* ]]; }
+
+run_side() {
+  local target=$1 script=$2 dir=$RESULTS/$1 cdir=/tmp/aegis-bench/$1
+  mkdir -p "$dir"
+  "$ROOT/scripts/$script" up "$cdir"
+  local eps; eps=$("$ROOT/scripts/$script" endpoints)
+  sleep 2
+  want 30-mem-idle && "$BENCH" --target "$target" --out "$dir/30-mem-idle.json" mem --cluster-dir "$cdir" --label idle
+  for spec in "${ROW_SPECS[@]}"; do
+    local name=${spec%%|*} args=${spec#*|}
+    want "$name" || continue
+    echo "== $target $name: $args (${DURATION}s)"
+    # shellcheck disable=SC2086
+    "$BENCH" --target "$target" --endpoints "$eps" --out "$dir/$name.json" $args --duration "$DURATION" --total 10000000 \
+      | sed -n '/^Summary/,/Requests\/sec/p;/99% in/p;/Error distribution/,$p'
+  done
+  if want 10-watch-w16; then
+    echo "== $target 10-watch-w16"
+    "$BENCH" --target "$target" --endpoints "$eps" --out "$dir/10-watch-w16.json" watch --clients 16 --conns 4 --total 500 --put-rate 100 \
+      | sed -n '/^Summary/,/Requests\/sec/p;/99% in/p'
+  fi
+  want 31-mem-after-load && "$BENCH" --target "$target" --out "$dir/31-mem-after-load.json" mem --cluster-dir "$cdir" --label "after load"
+  if want 20-failover; then
+    echo "== $target 20-failover ($ROUNDS rounds)"
+    # AEGIS leadership is read from /metrics: Admin.Status hashes the whole state per call.
+    local probe=()
+    [[ $target == aegis ]] && probe=(--metrics-endpoints "$("$ROOT/scripts/$script" metrics-endpoints)")
+    "$BENCH" --target "$target" --endpoints "$eps" --out "$dir/20-failover.json" failover --cluster-dir "$cdir" --rounds "$ROUNDS" "${probe[@]}"
+  fi
+  "$ROOT/scripts/$script" down "$cdir"
+}
+trap '"$ROOT/scripts/aegis-cluster.sh" down >/dev/null 2>&1 || true; "$ROOT/scripts/etcd-cluster.sh" down >/dev/null 2>&1 || true' EXIT
+
+{
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+  echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+  echo "etcd: $(etcd --version 2>/dev/null | head -1 || echo missing)"
+  echo "heartbeat ${HEARTBEAT_MS} ms, election etcd ${ELECTION_MS} ms / aegis ${ELECTION_MIN_MS}..${ELECTION_MAX_MS} ms, duration ${DURATION}s/row"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$RESULTS/machine.txt"
+
+[[ ${ONLY:-etcd} == etcd || -z ${ONLY:-} ]] && run_side etcd etcd-cluster.sh
+[[ ${ONLY:-aegis} == aegis || -z ${ONLY:-} ]] && run_side aegis aegis-cluster.sh
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS/machine.txt"
+
+if [[ -d $RESULTS/etcd && -d $RESULTS/aegis ]]; then
+  "$BENCH" compare --base "$RESULTS/etcd" --cand "$RESULTS/aegis" | tee "$RESULTS/compare.md"
+fi
+echo "results in $RESULTS"
