@@ -235,7 +235,8 @@ impl Signals {
         let sustained_claim: Vec<bool> = (0..concurrent.len())
             .map(|i| {
                 concurrent[i]
-                    && ((i > 0 && concurrent[i - 1]) || concurrent.get(i + 1).copied().unwrap_or(false))
+                    && ((i > 0 && concurrent[i - 1])
+                        || concurrent.get(i + 1).copied().unwrap_or(false))
             })
             .collect();
         for (i, (bucket, who)) in claims.iter().enumerate() {
@@ -425,9 +426,14 @@ mod tests {
         let metrics = claims
             .iter()
             .flat_map(|(node, values)| {
-                let labels: BTreeMap<String, String> = [("instance".to_string(), node.to_string())].into();
+                let labels: BTreeMap<String, String> =
+                    [("instance".to_string(), node.to_string())].into();
                 let samples = |f: &dyn Fn(f64) -> f64| -> Vec<(i64, f64)> {
-                    values.iter().enumerate().map(|(i, v)| (i as i64 * 1000, f(*v))).collect()
+                    values
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| (i as i64 * 1000, f(*v)))
+                        .collect()
                 };
                 vec![
                     Series {

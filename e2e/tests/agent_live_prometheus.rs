@@ -38,7 +38,11 @@ fn prometheus_bin() -> Option<PathBuf> {
 
 fn start_prometheus(bin: &Path, dir: &Path, targets: &[String]) -> Prometheus {
     let port = free_port();
-    let list = targets.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
+    let list = targets
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let config = format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: aegis\n    static_configs:\n      - targets: [{list}]\n"
     );
@@ -46,7 +50,10 @@ fn start_prometheus(bin: &Path, dir: &Path, targets: &[String]) -> Prometheus {
     std::fs::write(&cfg, config).unwrap();
     let child = Command::new(bin)
         .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
@@ -59,7 +66,10 @@ fn start_prometheus(bin: &Path, dir: &Path, targets: &[String]) -> Prometheus {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 async fn classify(source: &PrometheusSource, length: Duration) -> aegis_agent::anomaly::Anomaly {
@@ -74,9 +84,13 @@ async fn classify(source: &PrometheusSource, length: Duration) -> aegis_agent::a
 async fn wait_scraped(source: &PrometheusSource, nodes: usize, samples: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(w) = source.window(now_ms(), Duration::from_secs(30), Duration::from_secs(1)).await {
+        if let Ok(w) = source
+            .window(now_ms(), Duration::from_secs(30), Duration::from_secs(1))
+            .await
+        {
             let ok = w.nodes().len() >= nodes
-                && w.series("aegis_raft_term").all(|s| s.samples.len() >= samples);
+                && w.series("aegis_raft_term")
+                    .all(|s| s.samples.len() >= samples);
             if ok {
                 return;
             }
@@ -111,18 +125,32 @@ async fn live_classifier_sees_a_healthy_cluster_then_election_churn() {
     }
     wait_scraped(&source, 5, 12).await;
     let healthy = classify(&source, Duration::from_secs(12)).await;
-    assert_eq!(healthy.kind, AnomalyKind::None, "healthy cluster: {healthy:?}");
+    assert_eq!(
+        healthy.kind,
+        AnomalyKind::None,
+        "healthy cluster: {healthy:?}"
+    );
 
     // Repeated leader kills: each one elects a new leader in a new term.
     for _ in 0..4 {
-        let leader = cluster.wait_for_leader(Duration::from_secs(20)).await.unwrap() as usize;
+        let leader = cluster
+            .wait_for_leader(Duration::from_secs(20))
+            .await
+            .unwrap() as usize;
         cluster.kill(leader).unwrap();
-        cluster.wait_for_leader(Duration::from_secs(20)).await.unwrap();
+        cluster
+            .wait_for_leader(Duration::from_secs(20))
+            .await
+            .unwrap();
         // Let Prometheus see this leader before the next kill.
         tokio::time::sleep(Duration::from_millis(2500)).await;
         cluster.start(leader).unwrap();
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let churn = classify(&source, Duration::from_secs(30)).await;
-    assert_eq!(churn.kind, AnomalyKind::ElectionChurn, "after leader kills: {churn:?}");
+    assert_eq!(
+        churn.kind,
+        AnomalyKind::ElectionChurn,
+        "after leader kills: {churn:?}"
+    );
 }

@@ -8,7 +8,11 @@ use clap::Parser;
 use crate::raft::{Member, NodeId};
 
 #[derive(Debug, Parser)]
-#[command(name = "aegis-node", version, about = "An AEGIS replica: Raft-replicated locks, sessions and KV")]
+#[command(
+    name = "aegis-node",
+    version,
+    about = "An AEGIS replica: Raft-replicated locks, sessions and KV"
+)]
 pub struct Args {
     /// This node's Raft id (> 0).
     #[arg(long, env = "AEGIS_NODE_ID")]
@@ -48,8 +52,12 @@ pub enum MembersError {
 pub fn parse_members(s: &str) -> Result<BTreeMap<NodeId, Member>, MembersError> {
     let mut out = BTreeMap::new();
     for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-        let (id, addrs) = item.split_once('=').ok_or_else(|| MembersError::Malformed(item.into()))?;
-        let (peer, client) = addrs.split_once('/').ok_or_else(|| MembersError::Malformed(item.into()))?;
+        let (id, addrs) = item
+            .split_once('=')
+            .ok_or_else(|| MembersError::Malformed(item.into()))?;
+        let (peer, client) = addrs
+            .split_once('/')
+            .ok_or_else(|| MembersError::Malformed(item.into()))?;
         if peer.is_empty() || client.is_empty() {
             return Err(MembersError::Malformed(item.into()));
         }
@@ -84,10 +92,19 @@ mod tests {
 
     #[test]
     fn rejects_bad_members() {
-        assert_eq!(parse_members("1=a"), Err(MembersError::Malformed("1=a".into())));
+        assert_eq!(
+            parse_members("1=a"),
+            Err(MembersError::Malformed("1=a".into()))
+        );
         assert_eq!(parse_members("x=a/b"), Err(MembersError::BadId("x".into())));
         assert_eq!(parse_members("0=a/b"), Err(MembersError::BadId("0".into())));
-        assert_eq!(parse_members("1=a/b,1=c/d"), Err(MembersError::Duplicate(1)));
-        assert_eq!(parse_members("1=/b"), Err(MembersError::Malformed("1=/b".into())));
+        assert_eq!(
+            parse_members("1=a/b,1=c/d"),
+            Err(MembersError::Duplicate(1))
+        );
+        assert_eq!(
+            parse_members("1=/b"),
+            Err(MembersError::Malformed("1=/b".into()))
+        );
     }
 }

@@ -115,7 +115,10 @@ mod tests {
             ]
         );
         assert!(parse("").unwrap().is_empty());
-        assert!(matches!(parse("nothing"), Err(FailpointError::Malformed(_))));
+        assert!(matches!(
+            parse("nothing"),
+            Err(FailpointError::Malformed(_))
+        ));
         assert!(matches!(parse("=panic"), Err(FailpointError::Malformed(_))));
         assert!(matches!(parse("x="), Err(FailpointError::Malformed(_))));
     }

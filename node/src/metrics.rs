@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::raft::Consensus;
@@ -42,13 +42,15 @@ pub struct Metrics(Arc<Inner>);
 
 fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
     let g = IntGauge::new(name, help).expect("static metric definition");
-    r.register(Box::new(g.clone())).expect("metric registered once");
+    r.register(Box::new(g.clone()))
+        .expect("metric registered once");
     g
 }
 
 fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).expect("static metric definition");
-    r.register(Box::new(c.clone())).expect("metric registered once");
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
     c
 }
 
@@ -64,38 +66,75 @@ impl Metrics {
     pub fn new() -> Metrics {
         let r = Registry::new();
         let log_lag = IntGaugeVec::new(
-            Opts::new("aegis_raft_log_lag", "Leader only: leader last index minus follower matched index"),
+            Opts::new(
+                "aegis_raft_log_lag",
+                "Leader only: leader last index minus follower matched index",
+            ),
             &["follower"],
         )
         .expect("static metric definition");
-        r.register(Box::new(log_lag.clone())).expect("metric registered once");
+        r.register(Box::new(log_lag.clone()))
+            .expect("metric registered once");
         let fsync = Histogram::with_opts(
-            HistogramOpts::new("aegis_storage_fsync_seconds", "Raft log fsync latency").buckets(vec![
-                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-            ]),
+            HistogramOpts::new("aegis_storage_fsync_seconds", "Raft log fsync latency").buckets(
+                vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    0.5, 1.0,
+                ],
+            ),
         )
         .expect("static metric definition");
-        r.register(Box::new(fsync.clone())).expect("metric registered once");
+        r.register(Box::new(fsync.clone()))
+            .expect("metric registered once");
         let requests = HistogramVec::new(
-            HistogramOpts::new("aegis_client_request_seconds", "gRPC request latency by method").buckets(vec![
+            HistogramOpts::new(
+                "aegis_client_request_seconds",
+                "gRPC request latency by method",
+            )
+            .buckets(vec![
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
             ]),
             &["method"],
         )
         .expect("static metric definition");
-        r.register(Box::new(requests.clone())).expect("metric registered once");
-        let config_info = IntGaugeVec::new(Opts::new("aegis_config_info", "1 for the config in force"), &["hash"])
-            .expect("static metric definition");
-        r.register(Box::new(config_info.clone())).expect("metric registered once");
+        r.register(Box::new(requests.clone()))
+            .expect("metric registered once");
+        let config_info = IntGaugeVec::new(
+            Opts::new("aegis_config_info", "1 for the config in force"),
+            &["hash"],
+        )
+        .expect("static metric definition");
+        r.register(Box::new(config_info.clone()))
+            .expect("metric registered once");
         Metrics(Arc::new(Inner {
             term: gauge(&r, "aegis_raft_term", "Current Raft term"),
             is_leader: gauge(&r, "aegis_raft_is_leader", "1 if this node is leader"),
             commit_index: gauge(&r, "aegis_raft_commit_index", "Last committed log index"),
-            applied_index: gauge(&r, "aegis_raft_last_applied_index", "Last applied log index"),
-            leader_changes: counter(&r, "aegis_raft_leader_changes_total", "Leader changes seen by this node"),
-            proposals_failed: counter(&r, "aegis_raft_proposals_failed_total", "Proposals that failed"),
-            wall_clock: gauge(&r, "aegis_node_wall_clock_ms", "This node's wall clock at scrape"),
-            renewals: counter(&r, "aegis_lease_renewals_total", "Session keep-alives applied"),
+            applied_index: gauge(
+                &r,
+                "aegis_raft_last_applied_index",
+                "Last applied log index",
+            ),
+            leader_changes: counter(
+                &r,
+                "aegis_raft_leader_changes_total",
+                "Leader changes seen by this node",
+            ),
+            proposals_failed: counter(
+                &r,
+                "aegis_raft_proposals_failed_total",
+                "Proposals that failed",
+            ),
+            wall_clock: gauge(
+                &r,
+                "aegis_node_wall_clock_ms",
+                "This node's wall clock at scrape",
+            ),
+            renewals: counter(
+                &r,
+                "aegis_lease_renewals_total",
+                "Session keep-alives applied",
+            ),
             expirations: counter(&r, "aegis_lease_expirations_total", "Sessions expired"),
             acquisitions: counter(&r, "aegis_lock_acquisitions_total", "Lock grants applied"),
             waiters: gauge(&r, "aegis_lock_waiters", "Sessions waiting for a lock"),
@@ -149,14 +188,17 @@ impl Metrics {
         i.applied_index.set(v.applied_index as i64);
         i.log_lag.reset();
         for (f, lag) in &v.lags {
-            i.log_lag.with_label_values(&[&f.to_string()]).set(*lag as i64);
+            i.log_lag
+                .with_label_values(&[&f.to_string()])
+                .set(*lag as i64);
         }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         i.wall_clock.set(now);
-        i.waiters.set(consensus.sm().read(|sm| sm.stats().waiters) as i64);
+        i.waiters
+            .set(consensus.sm().read(|sm| sm.stats().waiters) as i64);
         let mut buf = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&i.registry.gather(), &mut buf) {
             return format!("# encode error: {e}\n");
@@ -190,7 +232,9 @@ struct HttpState {
     consensus: Arc<Consensus>,
 }
 
-async fn metrics_handler(State(s): State<HttpState>) -> (StatusCode, [(&'static str, &'static str); 1], String) {
+async fn metrics_handler(
+    State(s): State<HttpState>,
+) -> (StatusCode, [(&'static str, &'static str); 1], String) {
     (
         StatusCode::OK,
         [("content-type", "text/plain; version=0.0.4")],
@@ -217,7 +261,9 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(HttpState { metrics, consensus });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 pub fn local_addr(l: &tokio::net::TcpListener) -> Option<SocketAddr> {

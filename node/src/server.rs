@@ -21,7 +21,8 @@ use crate::ticker;
 /// pod starts) is what peers use to reach us, so we listen on every
 /// interface at that port instead.
 async fn bind(addr: &str, what: &str) -> anyhow::Result<TcpListener> {
-    let listen = listen_addr(addr).with_context(|| format!("the {what} address {addr} is not HOST:PORT"))?;
+    let listen =
+        listen_addr(addr).with_context(|| format!("the {what} address {addr} is not HOST:PORT"))?;
     TcpListener::bind(&listen)
         .await
         .with_context(|| format!("binding the {what} address {listen}"))
@@ -39,25 +40,10 @@ fn listen_addr(addr: &str) -> Option<String> {
     Some(format!("0.0.0.0:{port}"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::listen_addr;
-
-    #[test]
-    fn names_listen_on_every_interface_ips_as_given() {
-        assert_eq!(listen_addr("127.0.0.1:7401").as_deref(), Some("127.0.0.1:7401"));
-        assert_eq!(listen_addr("[::1]:7401").as_deref(), Some("[::1]:7401"));
-        assert_eq!(
-            listen_addr("aegis-0.aegis-peer.ns.svc:7500").as_deref(),
-            Some("0.0.0.0:7500")
-        );
-        assert_eq!(listen_addr("no-port"), None);
-        assert_eq!(listen_addr("host:notaport"), None);
-        assert_eq!(listen_addr(":7500"), None);
-    }
-}
-
-pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    args: Args,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     if args.id == 0 {
         anyhow::bail!("--id must be greater than 0");
     }
@@ -117,7 +103,12 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()> + S
     let peer_server = tonic::transport::Server::builder()
         .add_service(consensus.peer_service())
         .serve_with_incoming_shutdown(TcpListenerStream::new(peer_listener), stopped());
-    let metrics_server = metrics::serve(metrics_listener, metrics.clone(), consensus.clone(), stopped());
+    let metrics_server = metrics::serve(
+        metrics_listener,
+        metrics.clone(),
+        consensus.clone(),
+        stopped(),
+    );
 
     let duties = tokio::spawn(ticker::run(
         consensus.clone(),
@@ -143,4 +134,25 @@ pub async fn run(args: Args, shutdown: impl std::future::Future<Output = ()> + S
     duties.abort();
     consensus.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_addr;
+
+    #[test]
+    fn names_listen_on_every_interface_ips_as_given() {
+        assert_eq!(
+            listen_addr("127.0.0.1:7401").as_deref(),
+            Some("127.0.0.1:7401")
+        );
+        assert_eq!(listen_addr("[::1]:7401").as_deref(), Some("[::1]:7401"));
+        assert_eq!(
+            listen_addr("aegis-0.aegis-peer.ns.svc:7500").as_deref(),
+            Some("0.0.0.0:7500")
+        );
+        assert_eq!(listen_addr("no-port"), None);
+        assert_eq!(listen_addr("host:notaport"), None);
+        assert_eq!(listen_addr(":7500"), None);
+    }
 }

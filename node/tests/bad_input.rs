@@ -9,7 +9,7 @@ use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_have_stable_errors_and_lose_nothing() {
-    let _g = serial();
+    let _g = serial().await;
     let mut c = cluster_with(
         5,
         &[
@@ -67,11 +67,16 @@ async fn refusals_have_stable_errors_and_lose_nothing() {
         client.put("hist", v.to_string()).await.unwrap();
     }
     match client.get_at("hist", first).await.unwrap_err() {
-        Error::Compacted { compact_revision, .. } => assert!(compact_revision >= first),
+        Error::Compacted {
+            compact_revision, ..
+        } => assert!(compact_revision >= first),
         other => panic!("expected compacted, got {other:?}"),
     }
     // A future revision.
-    assert_eq!(client.get_at("hist", u64::MAX / 2).await.unwrap_err(), Error::FutureRevision);
+    assert_eq!(
+        client.get_at("hist", u64::MAX / 2).await.unwrap_err(),
+        Error::FutureRevision
+    );
 
     // A write while no quorum exists: "no leader", not a hang and not a lie.
     let leader = leader_of(&c).await as usize;
@@ -85,7 +90,10 @@ async fn refusals_have_stable_errors_and_lose_nothing() {
         .expect("a minority answers within its deadline")
         .unwrap_err();
     assert!(
-        matches!(e, Error::NoLeader | Error::Unknown(_) | Error::DeadlineExceeded(_)),
+        matches!(
+            e,
+            Error::NoLeader | Error::Unknown(_) | Error::DeadlineExceeded(_)
+        ),
         "minority write refused: {e:?}"
     );
     for n in &others {
@@ -99,7 +107,10 @@ async fn refusals_have_stable_errors_and_lose_nothing() {
     assert_eq!(client.get("hist").await.unwrap().kv.unwrap().value, b"4");
     for k in ["", "big", "t0", "bound"] {
         if !k.is_empty() {
-            assert!(client.get(k).await.unwrap().kv.is_none(), "{k} was not written");
+            assert!(
+                client.get(k).await.unwrap().kv.is_none(),
+                "{k} was not written"
+            );
         }
     }
 }
@@ -114,7 +125,14 @@ async fn a_node_refuses_to_start_on_a_config_that_fails_the_envelope() {
     )
     .unwrap();
     let out = std::process::Command::new(node_bin())
-        .args(["--id", "1", "--peer-addr", "127.0.0.1:0", "--client-addr", "127.0.0.1:0"])
+        .args([
+            "--id",
+            "1",
+            "--peer-addr",
+            "127.0.0.1:0",
+            "--client-addr",
+            "127.0.0.1:0",
+        ])
         .args(["--metrics-addr", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path().join("data"))
         .arg("--config")
@@ -123,7 +141,10 @@ async fn a_node_refuses_to_start_on_a_config_that_fails_the_envelope() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    for rule in ["raft.election-min-ge-3x-heartbeat", "lease.skew-grace-nonneg"] {
+    for rule in [
+        "raft.election-min-ge-3x-heartbeat",
+        "lease.skew-grace-nonneg",
+    ] {
         assert!(err.contains(rule), "names {rule}: {err}");
     }
 }

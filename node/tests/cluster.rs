@@ -12,13 +12,21 @@ use aegis_client::{Client, ClientConfig, Error, PutOptions};
 use futures::StreamExt;
 use support::*;
 
-async fn put_until_ok(client: &Client, key: &str, value: &str, timeout: Duration) -> (u64, Duration) {
+async fn put_until_ok(
+    client: &Client,
+    key: &str,
+    value: &str,
+    timeout: Duration,
+) -> (u64, Duration) {
     let start = Instant::now();
     loop {
         match client.put(key, value).await {
             Ok(p) => return (p.revision, start.elapsed()),
             Err(e) => {
-                assert!(start.elapsed() < timeout, "no write succeeded within {timeout:?}: {e}");
+                assert!(
+                    start.elapsed() < timeout,
+                    "no write succeeded within {timeout:?}: {e}"
+                );
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
@@ -27,7 +35,7 @@ async fn put_until_ok(client: &Client, key: &str, value: &str, timeout: Duration
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_nodes_form_and_every_node_serves() {
-    let _g = serial();
+    let _g = serial().await;
     let c = cluster(5).await;
     let client = c.client().unwrap();
     let put = client.put("greeting", "hello").await.unwrap();
@@ -48,7 +56,11 @@ async fn five_nodes_form_and_every_node_serves() {
     let mut leaders = BTreeSet::new();
     for n in 1..=5 {
         let s = status_of(&c, n).await.expect("status");
-        assert_eq!(s.members.iter().filter(|m| m.voter).count(), 5, "node {n} membership");
+        assert_eq!(
+            s.members.iter().filter(|m| m.voter).count(),
+            5,
+            "node {n} membership"
+        );
         if s.role == "leader" {
             leaders.insert(s.node_id);
         }
@@ -58,7 +70,7 @@ async fn five_nodes_form_and_every_node_serves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_leader_elects_another_and_writes_resume() {
-    let _g = serial();
+    let _g = serial().await;
     let mut c = cluster(5).await;
     let client = c.client().unwrap();
     client.put("k", "before").await.unwrap();
@@ -88,7 +100,7 @@ async fn killing_the_leader_elects_another_and_writes_resume() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_nodes_killed_mid_load_keep_every_acknowledged_write() {
-    let _g = serial();
+    let _g = serial().await;
     let mut c = cluster(5).await;
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let mut writers = Vec::new();
@@ -113,7 +125,11 @@ async fn all_nodes_killed_mid_load_keep_every_acknowledged_write() {
         let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 10, "the load made progress before the crash: {}", acked.len());
+    assert!(
+        acked.len() >= 10,
+        "the load made progress before the crash: {}",
+        acked.len()
+    );
 
     c.up().await.expect("cluster restarts from disk");
     let client = c.client().unwrap();
@@ -122,7 +138,9 @@ async fn all_nodes_killed_mid_load_keep_every_acknowledged_write() {
         let got = loop {
             match client.get(k.clone()).await {
                 Ok(g) => break g,
-                Err(e) if !matches!(e, Error::InvalidArgument(_)) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(e) if !matches!(e, Error::InvalidArgument(_)) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
                 Err(e) => panic!("{e}"),
             }
         };
@@ -130,13 +148,16 @@ async fn all_nodes_killed_mid_load_keep_every_acknowledged_write() {
             missing.push(k.clone());
         }
     }
-    eprintln!("crash durability: {} acknowledged writes checked after kill -9 of all nodes", acked.len());
+    eprintln!(
+        "crash durability: {} acknowledged writes checked after kill -9 of all nodes",
+        acked.len()
+    );
     assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fencing_tokens_increase_across_leader_changes_and_stale_guards_fail() {
-    let _g = serial();
+    let _g = serial().await;
     let mut c = cluster(5).await;
     let client = c.client().unwrap();
     let mut tokens = Vec::new();
@@ -144,7 +165,11 @@ async fn fencing_tokens_increase_across_leader_changes_and_stale_guards_fail() {
         let session = client.session(5000).await.unwrap();
         let guard = session.lock("resource").await.unwrap();
         client
-            .put_with("resource/data", format!("round {round}"), &PutOptions::default().guard("resource", guard.token()))
+            .put_with(
+                "resource/data",
+                format!("round {round}"),
+                &PutOptions::default().guard("resource", guard.token()),
+            )
             .await
             .unwrap();
         tokens.push(guard.token());
@@ -153,14 +178,23 @@ async fn fencing_tokens_increase_across_leader_changes_and_stale_guards_fail() {
 
         let old = leader_of(&c).await;
         c.kill(old as usize).unwrap();
-        wait_new_leader(&c, old, Duration::from_secs(15)).await.expect("new leader");
+        wait_new_leader(&c, old, Duration::from_secs(15))
+            .await
+            .expect("new leader");
         c.start(old as usize).unwrap();
     }
-    assert!(tokens.windows(2).all(|w| w[0] < w[1]), "tokens strictly increase: {tokens:?}");
+    assert!(
+        tokens.windows(2).all(|w| w[0] < w[1]),
+        "tokens strictly increase: {tokens:?}"
+    );
 
     // A delayed holder with the first token cannot clobber the newer holder's write.
     let err = client
-        .put_with("resource/data", "stale", &PutOptions::default().guard("resource", tokens[0]))
+        .put_with(
+            "resource/data",
+            "stale",
+            &PutOptions::default().guard("resource", tokens[0]),
+        )
         .await
         .unwrap_err();
     assert_eq!(err, Error::StaleFencingToken);
@@ -170,7 +204,7 @@ async fn fencing_tokens_increase_across_leader_changes_and_stale_guards_fail() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_expiry_releases_the_lock_on_every_replica() {
-    let _g = serial();
+    let _g = serial().await;
     let c = cluster(5).await;
     let client = c.client().unwrap();
 
@@ -200,7 +234,12 @@ async fn session_expiry_releases_the_lock_on_every_replica() {
         .expect("waiter granted after expiry")
         .unwrap();
     let guard = guard.unwrap();
-    assert!(guard.token() > first.token, "{} > {}", guard.token(), first.token);
+    assert!(
+        guard.token() > first.token,
+        "{} > {}",
+        guard.token(),
+        first.token
+    );
 
     // Every replica agrees: new holder, new token, bound key gone, session expired.
     let grant = guard.token();
@@ -208,25 +247,42 @@ async fn session_expiry_releases_the_lock_on_every_replica() {
     for n in 1..=5 {
         let node = pinned(&c.addrs(n).unwrap().client);
         let info = node.lock_inspect("L").await.unwrap();
-        assert_eq!((info.holder_session, info.token), (waiter_id, grant), "node {n}");
-        assert!(node.get("bound").await.unwrap().kv.is_none(), "node {n} deleted the bound key");
+        assert_eq!(
+            (info.holder_session, info.token),
+            (waiter_id, grant),
+            "node {n}"
+        );
+        assert!(
+            node.get("bound").await.unwrap().kv.is_none(),
+            "node {n} deleted the bound key"
+        );
     }
-    assert_eq!(client.session_keep_alive(doomed).await.unwrap_err(), Error::SessionExpired);
+    assert_eq!(
+        client.session_keep_alive(doomed).await.unwrap_err(),
+        Error::SessionExpired
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_at_the_same_index_report_the_same_digest() {
-    let _g = serial();
+    let _g = serial().await;
     let c = cluster(5).await;
     let client = c.client().unwrap();
     let session = client.session(5000).await.unwrap();
     let guard = session.lock("d").await.unwrap();
     for i in 0..30 {
-        client.put(format!("d/{}", i % 7), format!("{i}")).await.unwrap();
+        client
+            .put(format!("d/{}", i % 7), format!("{i}"))
+            .await
+            .unwrap();
     }
     client.delete_prefix("d/1").await.unwrap();
     client
-        .put_with("d/guarded", "g", &PutOptions::default().guard("d", guard.token()))
+        .put_with(
+            "d/guarded",
+            "g",
+            &PutOptions::default().guard("d", guard.token()),
+        )
         .await
         .unwrap();
 
@@ -247,9 +303,16 @@ async fn replicas_at_the_same_index_report_the_same_digest() {
         }
     }
     for (index, digests) in &by_index {
-        assert_eq!(digests.len(), 1, "replicas disagree at index {index}: {digests:?}");
+        assert_eq!(
+            digests.len(),
+            1,
+            "replicas disagree at index {index}: {digests:?}"
+        );
     }
-    assert!(full.is_some(), "all five replicas reported the same index at least once");
+    assert!(
+        full.is_some(),
+        "all five replicas reported the same index at least once"
+    );
     assert!(by_index.len() >= 2 || by_index.values().next().map(|d| d.len()) == Some(1));
     let distinct: BTreeSet<&String> = by_index.values().flat_map(|d| d.keys()).collect();
     assert!(!distinct.is_empty());
@@ -258,7 +321,7 @@ async fn replicas_at_the_same_index_report_the_same_digest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_across_leader_failover_delivers_each_event_once_in_order() {
-    let _g = serial();
+    let _g = serial().await;
     let mut c = cluster(5).await;
     let leader = leader_of(&c).await as usize;
     // The watcher starts on the node we are about to kill.
@@ -268,7 +331,7 @@ async fn a_watch_across_leader_failover_delivers_each_event_once_in_order() {
     let watcher = Client::new_lazy(endpoints, ClientConfig::default()).unwrap();
     let writer = c.client().unwrap();
     let start = writer.put("w/start", "0").await.unwrap().revision;
-    let mut stream = watcher.watch("w/", true, start + 1);
+    let mut stream = watcher.watch("w/", true, start + 1).await.unwrap();
 
     let mut acked = Vec::new();
     for i in 0..40 {
@@ -306,7 +369,10 @@ async fn a_watch_across_leader_failover_delivers_each_event_once_in_order() {
         }
     }
     let revs: Vec<u64> = seen.iter().map(|s| s.0).collect();
-    assert!(revs.windows(2).all(|w| w[0] < w[1]), "in order, no duplicates: {revs:?}");
+    assert!(
+        revs.windows(2).all(|w| w[0] < w[1]),
+        "in order, no duplicates: {revs:?}"
+    );
     let seen_set: BTreeSet<(u64, String)> = seen.into_iter().collect();
     for a in &acked {
         assert!(seen_set.contains(a), "acknowledged write {a:?} delivered");

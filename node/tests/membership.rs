@@ -25,7 +25,7 @@ fn free_addr() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_joins_as_learner_is_promoted_then_removed() {
-    let _g = serial();
+    let _g = serial().await;
     let c = cluster(5).await;
     let client = c.client().unwrap();
     for i in 0..50 {
@@ -37,7 +37,16 @@ async fn a_node_joins_as_learner_is_promoted_then_removed() {
     // No --members: an empty node waits to be added.
     let _six = Extra(
         Command::new(node_bin())
-            .args(["--id", "6", "--peer-addr", &peer, "--client-addr", &api, "--metrics-addr", &metrics])
+            .args([
+                "--id",
+                "6",
+                "--peer-addr",
+                &peer,
+                "--client-addr",
+                &api,
+                "--metrics-addr",
+                &metrics,
+            ])
             .arg("--data-dir")
             .arg(dir.path())
             .stdout(Stdio::null())
@@ -47,7 +56,11 @@ async fn a_node_joins_as_learner_is_promoted_then_removed() {
     );
 
     let added = client.member_add_learner(6, &peer, &api).await.unwrap();
-    let six = added.members.iter().find(|m| m.id == 6).expect("6 is a member");
+    let six = added
+        .members
+        .iter()
+        .find(|m| m.id == 6)
+        .expect("6 is a member");
     assert!(!six.voter, "joins as a learner");
 
     // The learner catches up from the leader.
@@ -86,8 +99,14 @@ async fn a_node_joins_as_learner_is_promoted_then_removed() {
 
     // Removing the leader itself hands leadership to the others.
     let removed = client.member_remove(6).await.unwrap();
-    assert!(removed.members.iter().all(|m| m.id != 6), "{:?}", removed.members);
-    let leader = wait_new_leader(&c, 6, Duration::from_secs(20)).await.expect("leader among 1-5");
+    assert!(
+        removed.members.iter().all(|m| m.id != 6),
+        "{:?}",
+        removed.members
+    );
+    let leader = wait_new_leader(&c, 6, Duration::from_secs(20))
+        .await
+        .expect("leader among 1-5");
     assert!(leader <= 5);
     let s = status_of(&c, leader as usize).await.unwrap();
     assert_eq!(s.members.len(), 5);

@@ -8,11 +8,15 @@ use std::time::Duration;
 
 use support::*;
 
-const SMALL_SNAPSHOTS: &[&str] = &["raft:", "  snapshot-logs-since-last: 100", "  max-logs-kept-after-snapshot: 0"];
+const SMALL_SNAPSHOTS: &[&str] = &[
+    "raft:",
+    "  snapshot-logs-since-last: 100",
+    "  max-logs-kept-after-snapshot: 0",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_behind_the_purged_log_catches_up_from_a_snapshot() {
-    let _g = serial();
+    let _g = serial().await;
     let mut c = cluster_with(5, SMALL_SNAPSHOTS).await;
     let leader = leader_of(&c).await as usize;
     let lagger = if leader == 5 { 4 } else { 5 };
@@ -21,11 +25,18 @@ async fn a_follower_behind_the_purged_log_catches_up_from_a_snapshot() {
     let client = c.client().unwrap();
     let mut last = 0;
     for i in 0..350 {
-        last = client.put(format!("s/{}", i % 50), format!("{i}")).await.unwrap().revision;
+        last = client
+            .put(format!("s/{}", i % 50), format!("{i}"))
+            .await
+            .unwrap()
+            .revision;
     }
     // The live nodes snapshot and purge their logs past what the lagger has.
     // Admin.Snapshot acts on the node it is sent to.
-    let snap = pinned(&c.addrs(leader).unwrap().client).snapshot().await.unwrap();
+    let snap = pinned(&c.addrs(leader).unwrap().client)
+        .snapshot()
+        .await
+        .unwrap();
     assert!(snap >= 300, "snapshot index {snap}");
     let status = status_of(&c, leader).await.unwrap();
     assert!(status.snapshot_index >= 300);
@@ -39,7 +50,10 @@ async fn a_follower_behind_the_purged_log_catches_up_from_a_snapshot() {
     let got = node.get("s/49").await.unwrap().kv.unwrap();
     assert_eq!(got.value, b"349");
     let s = status_of(&c, lagger).await.unwrap();
-    assert!(s.snapshot_index > 0, "the lagger installed a snapshot: {s:?}");
+    assert!(
+        s.snapshot_index > 0,
+        "the lagger installed a snapshot: {s:?}"
+    );
 
     // Same digest as a peer at the same index once writes stop.
     let mut agreed = false;
@@ -58,11 +72,14 @@ async fn a_follower_behind_the_purged_log_catches_up_from_a_snapshot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_restarted_from_snapshots_and_logs_keeps_its_state() {
-    let _g = serial();
+    let _g = serial().await;
     let mut c = cluster_with(5, SMALL_SNAPSHOTS).await;
     let client = c.client().unwrap();
     for i in 0..260 {
-        client.put(format!("r/{}", i % 13), format!("{i}")).await.unwrap();
+        client
+            .put(format!("r/{}", i % 13), format!("{i}"))
+            .await
+            .unwrap();
     }
     client.delete("r/0").await.unwrap();
     let before = client.range("r/").await.unwrap();
@@ -73,7 +90,10 @@ async fn a_cluster_restarted_from_snapshots_and_logs_keeps_its_state() {
     let client = c.client().unwrap();
     let after = client.range("r/").await.unwrap();
     let strip = |r: &aegis_client::RangeResult| -> Vec<(Vec<u8>, Vec<u8>, u64)> {
-        r.kvs.iter().map(|kv| (kv.key.clone(), kv.value.clone(), kv.mod_revision)).collect()
+        r.kvs
+            .iter()
+            .map(|kv| (kv.key.clone(), kv.value.clone(), kv.mod_revision))
+            .collect()
     };
     assert_eq!(strip(&before), strip(&after));
     assert_eq!(after.kvs.len(), 12);

@@ -31,11 +31,17 @@ impl Api {
 
 #[tonic::async_trait]
 impl pb::admin_server::Admin for Api {
-    async fn status(&self, _r: Request<pb::StatusRequest>) -> Result<Response<pb::StatusResponse>, Status> {
+    async fn status(
+        &self,
+        _r: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
         let _t = self.metrics.request("admin.status");
         let v = self.consensus.view();
         // Digest and its index under one read lock: comparable across replicas.
-        let (digest, digest_index) = self.consensus.sm().read(|sm| (sm.digest(), sm.applied_index()));
+        let (digest, digest_index) = self
+            .consensus
+            .sm()
+            .read(|sm| (sm.digest(), sm.applied_index()));
         Ok(Response::new(pb::StatusResponse {
             node_id: v.id,
             term: v.term,
@@ -61,11 +67,16 @@ impl pb::admin_server::Admin for Api {
         }))
     }
 
-    async fn add_learner(&self, r: Request<pb::AddLearnerRequest>) -> Result<Response<pb::MembershipResponse>, Status> {
+    async fn add_learner(
+        &self,
+        r: Request<pb::AddLearnerRequest>,
+    ) -> Result<Response<pb::MembershipResponse>, Status> {
         let _t = self.metrics.request("admin.add_learner");
         let req = r.into_inner();
         if req.node_id == 0 || req.peer_addr.is_empty() || req.client_addr.is_empty() {
-            return Err(Status::invalid_argument("node id, peer address and client address are required"));
+            return Err(Status::invalid_argument(
+                "node id, peer address and client address are required",
+            ));
         }
         let member = Member {
             peer_addr: req.peer_addr,
@@ -79,10 +90,17 @@ impl pb::admin_server::Admin for Api {
         Ok(self.membership_response(index))
     }
 
-    async fn promote(&self, r: Request<pb::PromoteRequest>) -> Result<Response<pb::MembershipResponse>, Status> {
+    async fn promote(
+        &self,
+        r: Request<pb::PromoteRequest>,
+    ) -> Result<Response<pb::MembershipResponse>, Status> {
         let _t = self.metrics.request("admin.promote");
         let id = r.into_inner().node_id;
-        let index = self.consensus.promote(id).await.map_err(|e| consensus_status(&e))?;
+        let index = self
+            .consensus
+            .promote(id)
+            .await
+            .map_err(|e| consensus_status(&e))?;
         Ok(self.membership_response(index))
     }
 
@@ -92,7 +110,11 @@ impl pb::admin_server::Admin for Api {
     ) -> Result<Response<pb::MembershipResponse>, Status> {
         let _t = self.metrics.request("admin.remove_member");
         let id = r.into_inner().node_id;
-        let index = self.consensus.remove(id).await.map_err(|e| consensus_status(&e))?;
+        let index = self
+            .consensus
+            .remove(id)
+            .await
+            .map_err(|e| consensus_status(&e))?;
         Ok(self.membership_response(index))
     }
 
@@ -109,9 +131,16 @@ impl pb::admin_server::Admin for Api {
         Ok(Response::new(pb::TransferLeaderResponse {}))
     }
 
-    async fn snapshot(&self, _r: Request<pb::SnapshotRequest>) -> Result<Response<pb::SnapshotResponse>, Status> {
+    async fn snapshot(
+        &self,
+        _r: Request<pb::SnapshotRequest>,
+    ) -> Result<Response<pb::SnapshotResponse>, Status> {
         let _t = self.metrics.request("admin.snapshot");
-        let snapshot_index = self.consensus.snapshot().await.map_err(|e| consensus_status(&e))?;
+        let snapshot_index = self
+            .consensus
+            .snapshot()
+            .await
+            .map_err(|e| consensus_status(&e))?;
         Ok(Response::new(pb::SnapshotResponse { snapshot_index }))
     }
 }

@@ -96,17 +96,21 @@ pub fn step_reply(r: &sm::TxnStepReply, header: Option<pb::ResponseHeader>) -> p
             header,
             prev_kv: prev_kv.as_ref().map(kv),
         }),
-        sm::TxnStepReply::Deleted { deleted, prev_kvs } => pb::txn_op_response::Op::Delete(pb::DeleteResponse {
-            header,
-            deleted: *deleted,
-            prev_kvs: prev_kvs.iter().map(kv).collect(),
-        }),
-        sm::TxnStepReply::Range { kvs, more, count } => pb::txn_op_response::Op::Range(pb::RangeResponse {
-            header,
-            kvs: kvs.iter().map(kv).collect(),
-            more: *more,
-            count: *count,
-        }),
+        sm::TxnStepReply::Deleted { deleted, prev_kvs } => {
+            pb::txn_op_response::Op::Delete(pb::DeleteResponse {
+                header,
+                deleted: *deleted,
+                prev_kvs: prev_kvs.iter().map(kv).collect(),
+            })
+        }
+        sm::TxnStepReply::Range { kvs, more, count } => {
+            pb::txn_op_response::Op::Range(pb::RangeResponse {
+                header,
+                kvs: kvs.iter().map(kv).collect(),
+                more: *more,
+                count: *count,
+            })
+        }
     };
     pb::TxnOpResponse { op: Some(op) }
 }

@@ -13,8 +13,12 @@ pub fn status_of(e: &SmError) -> Status {
         SmError::SessionNotFound { .. } => Status::not_found("session not found"),
         SmError::SessionExpired { .. } => Status::not_found("session expired"),
         SmError::StaleFencingToken { .. } => Status::failed_precondition("stale fencing token"),
-        SmError::NotLockHolder { .. } => Status::failed_precondition("lock not held by this session"),
-        SmError::Compacted { compact_revision, .. } => {
+        SmError::NotLockHolder { .. } => {
+            Status::failed_precondition("lock not held by this session")
+        }
+        SmError::Compacted {
+            compact_revision, ..
+        } => {
             let mut s = Status::out_of_range("compacted revision");
             if let Ok(v) = compact_revision.to_string().parse() {
                 s.metadata_mut().insert(COMPACT_REVISION_KEY, v);

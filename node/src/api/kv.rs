@@ -39,7 +39,10 @@ impl pb::kv_server::Kv for Api {
         }))
     }
 
-    async fn range(&self, r: Request<pb::RangeRequest>) -> Result<Response<pb::RangeResponse>, Status> {
+    async fn range(
+        &self,
+        r: Request<pb::RangeRequest>,
+    ) -> Result<Response<pb::RangeResponse>, Status> {
         let _t = self.metrics.request("kv.range");
         let req = r.into_inner();
         self.read_barrier(req.serializable).await?;
@@ -58,16 +61,21 @@ impl pb::kv_server::Kv for Api {
         }))
     }
 
-    async fn delete(&self, r: Request<pb::DeleteRequest>) -> Result<Response<pb::DeleteResponse>, Status> {
+    async fn delete(
+        &self,
+        r: Request<pb::DeleteRequest>,
+    ) -> Result<Response<pb::DeleteResponse>, Status> {
         let _t = self.metrics.request("kv.delete");
         let req = r.into_inner();
         validate::key(&req.key)?;
         match self.apply(Op::Delete(convert::delete_op(req))).await? {
-            (index, Reply::Deleted { deleted, prev_kvs }) => Ok(Response::new(pb::DeleteResponse {
-                header: self.header(index),
-                deleted,
-                prev_kvs: prev_kvs.iter().map(convert::kv).collect(),
-            })),
+            (index, Reply::Deleted { deleted, prev_kvs }) => {
+                Ok(Response::new(pb::DeleteResponse {
+                    header: self.header(index),
+                    deleted,
+                    prev_kvs: prev_kvs.iter().map(convert::kv).collect(),
+                }))
+            }
             (_, other) => Err(unexpected(&other)),
         }
     }
@@ -78,7 +86,13 @@ impl pb::kv_server::Kv for Api {
         validate::request_size(&self.config, req.encoded_len())?;
         validate::txn(&self.config, &req)?;
         match self.apply(Op::Txn(convert::txn(req))).await? {
-            (index, Reply::Txn { succeeded, responses }) => Ok(Response::new(pb::TxnResponse {
+            (
+                index,
+                Reply::Txn {
+                    succeeded,
+                    responses,
+                },
+            ) => Ok(Response::new(pb::TxnResponse {
                 header: self.header(index),
                 succeeded,
                 responses: responses

@@ -46,7 +46,11 @@ enum WaitOutcome {
 }
 
 fn granted_in(a: &Applied, name: &str, session_id: u64) -> WaitOutcome {
-    if let Some(g) = a.grants.iter().find(|g| g.name == name && g.session_id == session_id) {
+    if let Some(g) = a
+        .grants
+        .iter()
+        .find(|g| g.name == name && g.session_id == session_id)
+    {
         return WaitOutcome::Granted(g.token);
     }
     if a.expired_sessions.contains(&session_id) {
@@ -86,7 +90,9 @@ impl Api {
         loop {
             let outcome = match rx.recv().await {
                 Ok(SmEvent::Applied(a)) => granted_in(&a, name, session_id),
-                Ok(SmEvent::Reset { .. }) | Err(RecvError::Lagged(_)) => self.holder_now(name, session_id),
+                Ok(SmEvent::Reset { .. }) | Err(RecvError::Lagged(_)) => {
+                    self.holder_now(name, session_id)
+                }
                 Err(RecvError::Closed) => return Err(Status::unavailable("node shutting down")),
             };
             match outcome {
@@ -106,7 +112,10 @@ impl Api {
 
 #[tonic::async_trait]
 impl pb::lock_server::Lock for Api {
-    async fn acquire(&self, r: Request<pb::AcquireRequest>) -> Result<Response<pb::AcquireResponse>, Status> {
+    async fn acquire(
+        &self,
+        r: Request<pb::AcquireRequest>,
+    ) -> Result<Response<pb::AcquireResponse>, Status> {
         let _t = self.metrics.request("lock.acquire");
         let req = r.into_inner();
         validate::lock_name(&req.name)?;
@@ -134,7 +143,10 @@ impl pb::lock_server::Lock for Api {
         }))
     }
 
-    async fn release(&self, r: Request<pb::ReleaseRequest>) -> Result<Response<pb::ReleaseResponse>, Status> {
+    async fn release(
+        &self,
+        r: Request<pb::ReleaseRequest>,
+    ) -> Result<Response<pb::ReleaseResponse>, Status> {
         let _t = self.metrics.request("lock.release");
         let req = r.into_inner();
         validate::lock_name(&req.name)?;
@@ -153,12 +165,18 @@ impl pb::lock_server::Lock for Api {
         }
     }
 
-    async fn inspect(&self, r: Request<pb::InspectRequest>) -> Result<Response<pb::InspectResponse>, Status> {
+    async fn inspect(
+        &self,
+        r: Request<pb::InspectRequest>,
+    ) -> Result<Response<pb::InspectResponse>, Status> {
         let _t = self.metrics.request("lock.inspect");
         let req = r.into_inner();
         validate::lock_name(&req.name)?;
         self.read_barrier(req.serializable).await?;
-        let (l, index) = self.consensus.sm().read(|sm| (sm.lock(&req.name), sm.applied_index()));
+        let (l, index) = self
+            .consensus
+            .sm()
+            .read(|sm| (sm.lock(&req.name), sm.applied_index()));
         Ok(Response::new(pb::InspectResponse {
             header: self.header(index),
             lock: Some(pb::LockInfo {

@@ -21,6 +21,15 @@ use crate::raft::{Consensus, ConsensusError};
 
 pub use errors::status_of;
 
+/// The five public services, ready to mount.
+pub type Services = (
+    pb::session_server::SessionServer<Api>,
+    pb::lock_server::LockServer<Api>,
+    pb::kv_server::KvServer<Api>,
+    pb::watch_server::WatchServer<Api>,
+    pb::admin_server::AdminServer<Api>,
+);
+
 /// State shared by every public service.
 #[derive(Clone)]
 pub struct Api {
@@ -55,15 +64,7 @@ impl Api {
     /// Server stacks for the five public services, with the decode limit
     /// set above the configured request limit so that oversize requests
     /// reach our own check and get the documented error.
-    pub fn services(
-        &self,
-    ) -> (
-        pb::session_server::SessionServer<Api>,
-        pb::lock_server::LockServer<Api>,
-        pb::kv_server::KvServer<Api>,
-        pb::watch_server::WatchServer<Api>,
-        pb::admin_server::AdminServer<Api>,
-    ) {
+    pub fn services(&self) -> Services {
         let limit = usize::try_from(self.config.kv.max_request_bytes)
             .unwrap_or(usize::MAX / 4)
             .saturating_mul(2)
@@ -81,7 +82,10 @@ impl Api {
 impl Api {
     /// Proposes `op` and returns the log index it was applied at with its
     /// reply, or the stable error for its refusal.
-    async fn apply(&self, op: aegis_state_machine::Op) -> Result<(u64, aegis_state_machine::Reply), tonic::Status> {
+    async fn apply(
+        &self,
+        op: aegis_state_machine::Op,
+    ) -> Result<(u64, aegis_state_machine::Reply), tonic::Status> {
         let applied = self
             .consensus
             .propose(op)

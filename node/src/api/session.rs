@@ -8,34 +8,47 @@ use super::{errors::status_of, unexpected, validate, Api};
 
 #[tonic::async_trait]
 impl pb::session_server::Session for Api {
-    async fn open(&self, r: Request<pb::OpenSessionRequest>) -> Result<Response<pb::OpenSessionResponse>, Status> {
+    async fn open(
+        &self,
+        r: Request<pb::OpenSessionRequest>,
+    ) -> Result<Response<pb::OpenSessionResponse>, Status> {
         let _t = self.metrics.request("session.open");
         let req = r.into_inner();
         validate::ttl(&self.config, req.ttl_ms)?;
         match self.apply(Op::OpenSession { ttl_ms: req.ttl_ms }).await? {
-            (index, Reply::SessionOpened { session_id, ttl_ms }) => Ok(Response::new(pb::OpenSessionResponse {
-                header: self.header(index),
-                session_id,
-                ttl_ms,
-            })),
+            (index, Reply::SessionOpened { session_id, ttl_ms }) => {
+                Ok(Response::new(pb::OpenSessionResponse {
+                    header: self.header(index),
+                    session_id,
+                    ttl_ms,
+                }))
+            }
             (_, other) => Err(unexpected(&other)),
         }
     }
 
-    async fn keep_alive(&self, r: Request<pb::KeepAliveRequest>) -> Result<Response<pb::KeepAliveResponse>, Status> {
+    async fn keep_alive(
+        &self,
+        r: Request<pb::KeepAliveRequest>,
+    ) -> Result<Response<pb::KeepAliveResponse>, Status> {
         let _t = self.metrics.request("session.keep_alive");
         let session_id = r.into_inner().session_id;
         match self.apply(Op::KeepAlive { session_id }).await? {
-            (index, Reply::KeptAlive { session_id, ttl_ms }) => Ok(Response::new(pb::KeepAliveResponse {
-                header: self.header(index),
-                session_id,
-                ttl_ms,
-            })),
+            (index, Reply::KeptAlive { session_id, ttl_ms }) => {
+                Ok(Response::new(pb::KeepAliveResponse {
+                    header: self.header(index),
+                    session_id,
+                    ttl_ms,
+                }))
+            }
             (_, other) => Err(unexpected(&other)),
         }
     }
 
-    async fn close(&self, r: Request<pb::CloseSessionRequest>) -> Result<Response<pb::CloseSessionResponse>, Status> {
+    async fn close(
+        &self,
+        r: Request<pb::CloseSessionRequest>,
+    ) -> Result<Response<pb::CloseSessionResponse>, Status> {
         let _t = self.metrics.request("session.close");
         let session_id = r.into_inner().session_id;
         match self.apply(Op::CloseSession { session_id }).await? {
@@ -46,7 +59,10 @@ impl pb::session_server::Session for Api {
         }
     }
 
-    async fn get(&self, r: Request<pb::GetSessionRequest>) -> Result<Response<pb::GetSessionResponse>, Status> {
+    async fn get(
+        &self,
+        r: Request<pb::GetSessionRequest>,
+    ) -> Result<Response<pb::GetSessionResponse>, Status> {
         let _t = self.metrics.request("session.get");
         let req = r.into_inner();
         self.read_barrier(req.serializable).await?;

@@ -73,11 +73,12 @@ impl Watcher {
     /// holds. False when the stream is over.
     async fn catch_up(&mut self) -> bool {
         let start = self.seen_through + 1;
-        let (events, applied) = self
-            .api
-            .consensus
-            .sm()
-            .read(|sm| (sm.events_since(start, &self.key, self.prefix), sm.applied_index()));
+        let (events, applied) = self.api.consensus.sm().read(|sm| {
+            (
+                sm.events_since(start, &self.key, self.prefix),
+                sm.applied_index(),
+            )
+        });
         match events {
             Ok(events) => {
                 for (rev, evs) in by_revision(&events) {
@@ -88,8 +89,11 @@ impl Watcher {
                 self.seen_through = self.seen_through.max(applied);
                 true
             }
-            Err(SmError::Compacted { compact_revision, .. }) => {
-                self.cancel(compact_revision, "compacted revision".into()).await;
+            Err(SmError::Compacted {
+                compact_revision, ..
+            }) => {
+                self.cancel(compact_revision, "compacted revision".into())
+                    .await;
                 false
             }
             Err(e) => {
@@ -132,7 +136,10 @@ impl Watcher {
 impl pb::watch_server::Watch for Api {
     type WatchStream = WatchStream;
 
-    async fn watch(&self, r: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+    async fn watch(
+        &self,
+        r: Request<pb::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
         let req = r.into_inner();
         if req.key.is_empty() && !req.prefix {
             return Err(Status::invalid_argument("key is empty"));

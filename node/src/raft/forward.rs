@@ -12,10 +12,19 @@ pub enum ForwardRequest {
     /// A read-index barrier: the leader confirms leadership with a quorum
     /// and answers the index the follower must apply before reading.
     ReadIndex,
-    AddLearner { id: NodeId, member: Member },
-    Promote { id: NodeId },
-    Remove { id: NodeId },
-    TransferLeader { to: NodeId },
+    AddLearner {
+        id: NodeId,
+        member: Member,
+    },
+    Promote {
+        id: NodeId,
+    },
+    Remove {
+        id: NodeId,
+    },
+    TransferLeader {
+        to: NodeId,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -95,7 +95,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let last = Self::last_log_id(&wal)?;
         let purged: Option<LogId> = wal.purged_meta().map(decode).transpose()?;
         Ok(LogState {
-            last_purged_log_id: purged.clone(),
+            last_purged_log_id: purged,
             last_log_id: last.or(purged),
         })
     }
@@ -110,7 +110,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         tokio::task::block_in_place(|| wal.put_meta(META_VOTE, &b)).map_err(wal_err)
     }
 
-    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> Result<(), io::Error>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -121,7 +125,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .collect::<io::Result<_>>()?;
         let res = {
             let mut wal = self.lock()?;
-            let batch: Vec<(u64, &[u8])> = encoded.iter().map(|(i, b)| (*i, b.as_slice())).collect();
+            let batch: Vec<(u64, &[u8])> =
+                encoded.iter().map(|(i, b)| (*i, b.as_slice())).collect();
             failpoint!("log_store::append::before");
             let r = tokio::task::block_in_place(|| wal.append(&batch)).map_err(wal_err);
             failpoint!("log_store::append::after");
@@ -151,6 +156,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut wal = self.lock()?;
         // The purged log id rides in the purge record itself, so it cannot
         // disagree with the purge point after a crash.
-        tokio::task::block_in_place(|| wal.purge_upto_with_meta(log_id.index(), &b)).map_err(wal_err)
+        tokio::task::block_in_place(|| wal.purge_upto_with_meta(log_id.index(), &b))
+            .map_err(wal_err)
     }
 }

@@ -116,7 +116,9 @@ impl Consensus {
             election_timeout_max: millis(c.raft.election_timeout_max_ms),
             max_payload_entries: millis(c.raft.max_payload_entries),
             api_batch_capacity: millis(c.raft.max_batch_proposals),
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(millis(c.raft.snapshot_logs_since_last)),
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(millis(
+                c.raft.snapshot_logs_since_last,
+            )),
             max_in_snapshot_log_to_keep: millis(c.raft.max_logs_kept_after_snapshot),
             enable_pre_vote: Some(true),
             ..Default::default()
@@ -232,12 +234,16 @@ impl Consensus {
     }
 
     fn peer(&self, member: &Member) -> Result<RaftPeerClient<Channel>, ConsensusError> {
-        let mut peers = self.peers.lock().map_err(|_| ConsensusError::Fatal("peer cache poisoned".into()))?;
+        let mut peers = self
+            .peers
+            .lock()
+            .map_err(|_| ConsensusError::Fatal("peer cache poisoned".into()))?;
         if let Some(c) = peers.get(&member.peer_addr) {
             return Ok(c.clone());
         }
-        let ch = network::channel(&member.peer_addr, self.rpc_timeout)
-            .map_err(|e| ConsensusError::Refused(format!("bad peer address {}: {e}", member.peer_addr)))?;
+        let ch = network::channel(&member.peer_addr, self.rpc_timeout).map_err(|e| {
+            ConsensusError::Refused(format!("bad peer address {}: {e}", member.peer_addr))
+        })?;
         let c = RaftPeerClient::new(ch).max_decoding_message_size(64 << 20);
         peers.insert(member.peer_addr.clone(), c.clone());
         Ok(c)
@@ -272,8 +278,14 @@ impl Consensus {
         }
     }
 
-    async fn forward_to(&self, leader: &Member, req: &ForwardRequest) -> Result<ForwardReply, ForwardError> {
-        let mut client = self.peer(leader).map_err(|e| ForwardError::Refused(e.to_string()))?;
+    async fn forward_to(
+        &self,
+        leader: &Member,
+        req: &ForwardRequest,
+    ) -> Result<ForwardReply, ForwardError> {
+        let mut client = self
+            .peer(leader)
+            .map_err(|e| ForwardError::Refused(e.to_string()))?;
         let data = encode(req).map_err(|e| ForwardError::Refused(e.to_string()))?;
         let mut request = tonic::Request::new(RaftPayload { data });
         request.set_timeout(self.leader_wait);
@@ -285,20 +297,34 @@ impl Consensus {
             Err(s) if s.code() == tonic::Code::Unavailable && is_connect_error(&s) => {
                 Err(ForwardError::NotLeader { leader: None })
             }
-            Err(s) => Err(ForwardError::Failed(format!("leader failed: {}", s.message()))),
+            Err(s) => Err(ForwardError::Failed(format!(
+                "leader failed: {}",
+                s.message()
+            ))),
         }
     }
 
     /// Carries out a request on this node, which believes it is the leader.
-    pub(crate) async fn handle_forwarded(&self, req: ForwardRequest) -> Result<ForwardReply, ForwardError> {
+    pub(crate) async fn handle_forwarded(
+        &self,
+        req: ForwardRequest,
+    ) -> Result<ForwardReply, ForwardError> {
         use openraft::errors::{ClientWriteError, RaftError};
-        fn write_err(e: RaftError<types::TypeConfig, ClientWriteError<types::TypeConfig>>) -> ForwardError {
+        fn write_err(
+            e: RaftError<types::TypeConfig, ClientWriteError<types::TypeConfig>>,
+        ) -> ForwardError {
             match e {
                 // Rejected before its entry was appended: safe to retry elsewhere.
-                RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ForwardError::NotLeader { leader: f.leader_id },
+                RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                    ForwardError::NotLeader {
+                        leader: f.leader_id,
+                    }
+                }
                 // Appended, then discarded on a leader change: another leader
                 // may still commit it, so the outcome is unknown.
-                RaftError::APIError(e @ ClientWriteError::LogEntryDiscarded(_)) => ForwardError::Failed(e.to_string()),
+                RaftError::APIError(e @ ClientWriteError::LogEntryDiscarded(_)) => {
+                    ForwardError::Failed(e.to_string())
+                }
                 RaftError::APIError(other) => ForwardError::Refused(other.to_string()),
                 RaftError::Fatal(f) => ForwardError::Failed(f.to_string()),
             }
@@ -312,7 +338,9 @@ impl Consensus {
                 let resp = self.raft.client_write(cmd).await.map_err(write_err)?;
                 match resp.data {
                     Some(applied) => Ok(ForwardReply::Applied(applied)),
-                    None => Err(ForwardError::Failed("command applied without a result".into())),
+                    None => Err(ForwardError::Failed(
+                        "command applied without a result".into(),
+                    )),
                 }
             }
             ForwardRequest::ReadIndex => {
@@ -321,7 +349,9 @@ impl Consensus {
                     .get_read_linearizer(ReadPolicy::ReadIndex)
                     .await
                     .map_err(|e| match e.forward_to_leader() {
-                        Some(f) => ForwardError::NotLeader { leader: f.leader_id },
+                        Some(f) => ForwardError::NotLeader {
+                            leader: f.leader_id,
+                        },
                         None => ForwardError::NotLeader { leader: None },
                     })?;
                 Ok(ForwardReply::ReadIndex(lin.read_log_id().index()))
@@ -329,8 +359,14 @@ impl Consensus {
             ForwardRequest::AddLearner { id, member } => {
                 // Not blocking: catching up may take longer than a request may wait;
                 // callers watch the learner's lag in status, then promote.
-                let r = self.raft.add_learner(id, member, false).await.map_err(write_err)?;
-                Ok(ForwardReply::Done { index: r.log_id.index() })
+                let r = self
+                    .raft
+                    .add_learner(id, member, false)
+                    .await
+                    .map_err(write_err)?;
+                Ok(ForwardReply::Done {
+                    index: r.log_id.index(),
+                })
             }
             ForwardRequest::Promote { id } => {
                 let r = self
@@ -338,12 +374,16 @@ impl Consensus {
                     .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), true)
                     .await
                     .map_err(write_err)?;
-                Ok(ForwardReply::Done { index: r.log_id.index() })
+                Ok(ForwardReply::Done {
+                    index: r.log_id.index(),
+                })
             }
             ForwardRequest::Remove { id } => {
                 let is_voter = match self.view().members.get(&id) {
                     Some((_, voter)) => *voter,
-                    None => return Err(ForwardError::Refused(format!("node {id} is not a member"))),
+                    None => {
+                        return Err(ForwardError::Refused(format!("node {id} is not a member")))
+                    }
                 };
                 // Not retained as a learner: a removed voter leaves entirely.
                 let change = if is_voter {
@@ -351,8 +391,14 @@ impl Consensus {
                 } else {
                     ChangeMembers::RemoveNodes(BTreeSet::from([id]))
                 };
-                let r = self.raft.change_membership(change, false).await.map_err(write_err)?;
-                Ok(ForwardReply::Done { index: r.log_id.index() })
+                let r = self
+                    .raft
+                    .change_membership(change, false)
+                    .await
+                    .map_err(write_err)?;
+                Ok(ForwardReply::Done {
+                    index: r.log_id.index(),
+                })
             }
             ForwardRequest::TransferLeader { to } => {
                 if !self.is_leader() {
@@ -372,7 +418,9 @@ impl Consensus {
     pub async fn propose(&self, op: Op) -> Result<Applied, ConsensusError> {
         match self.route(ForwardRequest::Propose(op)).await? {
             ForwardReply::Applied(a) => Ok(a),
-            other => Err(ConsensusError::Unknown(format!("unexpected reply {other:?}"))),
+            other => Err(ConsensusError::Unknown(format!(
+                "unexpected reply {other:?}"
+            ))),
         }
     }
 
@@ -381,10 +429,15 @@ impl Consensus {
     pub async fn read_barrier(&self) -> Result<u64, ConsensusError> {
         let index = match self.route(ForwardRequest::ReadIndex).await? {
             ForwardReply::ReadIndex(i) => i,
-            other => return Err(ConsensusError::Unknown(format!("unexpected reply {other:?}"))),
+            other => {
+                return Err(ConsensusError::Unknown(format!(
+                    "unexpected reply {other:?}"
+                )))
+            }
         };
         let mut applied = self.sm.applied_index();
-        let waited = tokio::time::timeout(self.leader_wait, applied.wait_for(|a| *a >= index)).await;
+        let waited =
+            tokio::time::timeout(self.leader_wait, applied.wait_for(|a| *a >= index)).await;
         match waited.map(|r| r.map(|_| ())) {
             Ok(Ok(_)) => Ok(index),
             Ok(Err(_)) => Err(ConsensusError::Fatal("state machine stopped".into())),
@@ -406,15 +459,21 @@ impl Consensus {
 
     pub async fn transfer_leader(&self, to: NodeId) -> Result<(), ConsensusError> {
         if !self.view().members.contains_key(&to) {
-            return Err(ConsensusError::Refused(format!("node {to} is not a member")));
+            return Err(ConsensusError::Refused(format!(
+                "node {to} is not a member"
+            )));
         }
-        self.done(ForwardRequest::TransferLeader { to }).await.map(|_| ())
+        self.done(ForwardRequest::TransferLeader { to })
+            .await
+            .map(|_| ())
     }
 
     async fn done(&self, req: ForwardRequest) -> Result<u64, ConsensusError> {
         match self.route(req).await? {
             ForwardReply::Done { index } => Ok(index),
-            other => Err(ConsensusError::Unknown(format!("unexpected reply {other:?}"))),
+            other => Err(ConsensusError::Unknown(format!(
+                "unexpected reply {other:?}"
+            ))),
         }
     }
 
@@ -429,13 +488,25 @@ impl Consensus {
         let mut rx = self.raft.metrics();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let idx = rx.borrow_watched().snapshot.as_ref().map(|l| l.index()).unwrap_or(0);
-            let applied = rx.borrow_watched().last_applied.as_ref().map(|l| l.index()).unwrap_or(0);
+            let idx = rx
+                .borrow_watched()
+                .snapshot
+                .as_ref()
+                .map(|l| l.index())
+                .unwrap_or(0);
+            let applied = rx
+                .borrow_watched()
+                .last_applied
+                .as_ref()
+                .map(|l| l.index())
+                .unwrap_or(0);
             if idx > before || (idx == applied && idx > 0) {
                 return Ok(idx);
             }
             if Instant::now() >= deadline {
-                return Err(ConsensusError::Unknown("snapshot not finished in 30s".into()));
+                return Err(ConsensusError::Unknown(
+                    "snapshot not finished in 30s".into(),
+                ));
             }
             let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
         }

@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use aegis_proto::raft::raft_peer_client::RaftPeerClient;
 use aegis_proto::raft::{RaftPayload, SnapshotChunk};
-use openraft::errors::{
-    NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable,
-};
+use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
@@ -59,7 +57,8 @@ pub struct PeerConnection {
 /// Peer replies carry `Result<T, String>`: an error string is a failure
 /// of the remote Raft core, not of the network.
 fn unpack<T: DeserializeOwned>(payload: RaftPayload) -> Result<T, RPCError<TypeConfig>> {
-    let r: Result<T, String> = decode(&payload.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+    let r: Result<T, String> =
+        decode(&payload.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
     r.map_err(|msg| RPCError::Network(NetworkError::from_string(msg)))
 }
 
@@ -70,7 +69,12 @@ impl PeerConnection {
             .map_err(|e| RPCError::Unreachable(Unreachable::from_string(e)))
     }
 
-    async fn call<Req, Resp, F, Fut>(&self, req: &Req, option: &RPCOption, f: F) -> Result<Resp, RPCError<TypeConfig>>
+    async fn call<Req, Resp, F, Fut>(
+        &self,
+        req: &Req,
+        option: &RPCOption,
+        f: F,
+    ) -> Result<Resp, RPCError<TypeConfig>>
     where
         Req: Serialize,
         Resp: DeserializeOwned,
@@ -80,7 +84,9 @@ impl PeerConnection {
         let data = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let mut request = tonic::Request::new(RaftPayload { data });
         request.set_timeout(option.hard_ttl());
-        let resp = f(self.client()?, request).await.map_err(|s| status_error(self.target, s))?;
+        let resp = f(self.client()?, request)
+            .await
+            .map_err(|s| status_error(self.target, s))?;
         unpack(resp.into_inner())
     }
 }
@@ -104,8 +110,10 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         failpoint!("network::append_entries::before");
-        self.call(&rpc, &option, |mut c, r| async move { c.append_entries(r).await })
-            .await
+        self.call(&rpc, &option, |mut c, r| async move {
+            c.append_entries(r).await
+        })
+        .await
     }
 
     async fn vote(
@@ -113,7 +121,8 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(&rpc, &option, |mut c, r| async move { c.vote(r).await }).await
+        self.call(&rpc, &option, |mut c, r| async move { c.vote(r).await })
+            .await
     }
 
     async fn pre_vote(
@@ -130,8 +139,10 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         req: TransferLeaderRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(&req, &option, |mut c, r| async move { c.transfer_leader(r).await })
-            .await
+        self.call(&req, &option, |mut c, r| async move {
+            c.transfer_leader(r).await
+        })
+        .await
     }
 
     async fn full_snapshot(
@@ -141,7 +152,8 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         cancel: impl Future<Output = ReplicationClosed> + openraft::OptionalSend + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let header = encode(&(vote, snapshot.meta)).map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
+        let header = encode(&(vote, snapshot.meta))
+            .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
         let data = snapshot.snapshot;
         let mut chunks: Vec<SnapshotChunk> = data
             .chunks(SNAPSHOT_CHUNK)

@@ -23,30 +23,52 @@ fn reply<T: Serialize>(r: &T) -> Result<Response<RaftPayload>, Status> {
 }
 
 fn request<T: DeserializeOwned>(r: Request<RaftPayload>) -> Result<T, Status> {
-    decode(&r.into_inner().data).map_err(|e| Status::invalid_argument(format!("undecodable peer message: {e}")))
+    decode(&r.into_inner().data)
+        .map_err(|e| Status::invalid_argument(format!("undecodable peer message: {e}")))
 }
 
 #[tonic::async_trait]
 impl RaftPeer for PeerService {
-    async fn append_entries(&self, r: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+    async fn append_entries(
+        &self,
+        r: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
         let req = request(r)?;
-        let res = self.consensus.raft.append_entries(req).await.map_err(|e| e.to_string());
+        let res = self
+            .consensus
+            .raft
+            .append_entries(req)
+            .await
+            .map_err(|e| e.to_string());
         reply(&res)
     }
 
     async fn vote(&self, r: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         let req = request(r)?;
-        let res = self.consensus.raft.vote(req).await.map_err(|e| e.to_string());
+        let res = self
+            .consensus
+            .raft
+            .vote(req)
+            .await
+            .map_err(|e| e.to_string());
         reply(&res)
     }
 
     async fn pre_vote(&self, r: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         let req = request(r)?;
-        let res = self.consensus.raft.pre_vote(req).await.map_err(|e| e.to_string());
+        let res = self
+            .consensus
+            .raft
+            .pre_vote(req)
+            .await
+            .map_err(|e| e.to_string());
         reply(&res)
     }
 
-    async fn transfer_leader(&self, r: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+    async fn transfer_leader(
+        &self,
+        r: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
         let req = request(r)?;
         let res = self
             .consensus
@@ -67,15 +89,19 @@ impl RaftPeer for PeerService {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
             if header.is_none() {
-                header = Some(
-                    decode(&chunk.header)
-                        .map_err(|e| Status::invalid_argument(format!("bad snapshot header: {e}")))?,
-                );
+                header =
+                    Some(decode(&chunk.header).map_err(|e| {
+                        Status::invalid_argument(format!("bad snapshot header: {e}"))
+                    })?);
             }
             data.extend_from_slice(&chunk.data);
         }
-        let (vote, meta) = header.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
-        let snapshot = openraft::storage::Snapshot { meta, snapshot: data };
+        let (vote, meta) =
+            header.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
+        let snapshot = openraft::storage::Snapshot {
+            meta,
+            snapshot: data,
+        };
         let res = self
             .consensus
             .raft

@@ -26,7 +26,9 @@ pub enum SmEvent {
     Applied(Arc<Applied>),
     /// A snapshot replaced the state wholesale; streams derived from the
     /// applied sequence must resynchronise from the state machine.
-    Reset { index: u64 },
+    Reset {
+        index: u64,
+    },
 }
 
 struct Progress {
@@ -69,9 +71,12 @@ impl SmStore {
             let (meta, data): (SnapshotMeta, Vec<u8>) = decode(&bytes)?;
             sm = StateMachine::from_snapshot(&data)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-            progress.last_applied = meta.last_log_id.clone();
+            progress.last_applied = meta.last_log_id;
             progress.membership = meta.last_membership.clone();
-            current = Some(Snapshot { meta, snapshot: data });
+            current = Some(Snapshot {
+                meta,
+                snapshot: data,
+            });
         }
         let (events, _) = broadcast::channel(4096);
         let (applied_index, _) = watch::channel(sm.applied_index());
@@ -139,13 +144,16 @@ impl RaftSnapshotBuilder<TypeConfig> for SmStore {
                 .to_snapshot()
                 .map_err(|e| io::Error::other(e.to_string()))?;
             let meta = SnapshotMeta {
-                last_log_id: progress.last_applied.clone(),
+                last_log_id: progress.last_applied,
                 last_membership: progress.membership.clone(),
             };
             (meta, data)
         };
         tokio::task::block_in_place(|| shared.write_snapshot_file(&meta, &data))?;
-        let snap = Snapshot { meta, snapshot: data };
+        let snap = Snapshot {
+            meta,
+            snapshot: data,
+        };
         *shared.current.lock().map_err(|_| poisoned())? = Some(snap.clone());
         Ok(snap)
     }
@@ -157,7 +165,7 @@ impl RaftStateMachine<TypeConfig> for SmStore {
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
         let p = self.shared.progress.lock().map_err(|_| poisoned())?;
-        Ok((p.last_applied.clone(), p.membership.clone()))
+        Ok((p.last_applied, p.membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
@@ -179,12 +187,11 @@ impl RaftStateMachine<TypeConfig> for SmStore {
                     }
                     EntryPayload::Membership(ref m) => {
                         sm.apply_marker(index, false);
-                        progress.membership =
-                            StoredMembership::new(Some(entry.log_id.clone()), m.clone());
+                        progress.membership = StoredMembership::new(Some(entry.log_id), m.clone());
                         None
                     }
                 };
-                progress.last_applied = Some(entry.log_id.clone());
+                progress.last_applied = Some(entry.log_id);
                 applied
             };
             if let Some(a) = &applied {
@@ -204,7 +211,11 @@ impl RaftStateMachine<TypeConfig> for SmStore {
         self.clone()
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Vec<u8>) -> Result<(), io::Error> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Vec<u8>,
+    ) -> Result<(), io::Error> {
         failpoint!("state_machine::install_snapshot");
         let restored = StateMachine::from_snapshot(&snapshot)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
@@ -215,7 +226,7 @@ impl RaftStateMachine<TypeConfig> for SmStore {
             let mut sm = shared.sm.write().map_err(|_| poisoned())?;
             let mut progress = shared.progress.lock().map_err(|_| poisoned())?;
             *sm = restored;
-            progress.last_applied = meta.last_log_id.clone();
+            progress.last_applied = meta.last_log_id;
             progress.membership = meta.last_membership.clone();
         }
         *shared.current.lock().map_err(|_| poisoned())? = Some(Snapshot {

@@ -2,17 +2,16 @@
 
 #![allow(dead_code)]
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use aegis_client::devcluster::DevCluster;
 use aegis_client::{Client, ClientConfig, NodeStatus};
 
 /// Cluster tests share two cores: one at a time keeps elections honest.
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-pub fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().await
 }
 
 pub fn node_bin() -> &'static str {
@@ -65,7 +64,9 @@ pub async fn wait_new_leader(c: &DevCluster, not: u64, timeout: Duration) -> Opt
 }
 
 pub async fn leader_of(c: &DevCluster) -> u64 {
-    wait_new_leader(c, 0, Duration::from_secs(20)).await.expect("a leader")
+    wait_new_leader(c, 0, Duration::from_secs(20))
+        .await
+        .expect("a leader")
 }
 
 /// Waits until every listed node has applied at least `index`.
