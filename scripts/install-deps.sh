@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Installs what the tests need beyond the Rust toolchain, only when missing:
-# Debian's prometheus (the agent's live integration test scrapes real nodes)
-# and iproute2 (network-namespace fault tests).
+# Installs what the build and tests need beyond the Rust toolchain, only when
+# missing: Debian's prometheus (the agent's live integration test scrapes real
+# nodes), iproute2 (network-namespace fault tests) and protobuf-compiler (the
+# bench's etcd-client compiles etcd's protos with protoc; our own protos use
+# protox and need no protoc).
 set -euo pipefail
 need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v tc >/dev/null 2>&1 || need+=(iproute2)
+command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: missing ${need[*]} and not root; tests that need them will skip" >&2

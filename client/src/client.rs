@@ -539,7 +539,12 @@ impl Client {
     pub async fn status(&self) -> Result<NodeStatus> {
         self.run(Retry::Idempotent, self.timeout(), |ch, t| async move {
             AdminClient::new(ch)
-                .status(timed(pb::StatusRequest {}, t))
+                .status(timed(
+                    pb::StatusRequest {
+                        include_digest: true,
+                    },
+                    t,
+                ))
                 .await
         })
         .await
@@ -551,7 +556,12 @@ impl Client {
         let ep = crate::endpoints::normalize_endpoint(endpoint)?;
         let ch = self.channel(&ep).await?;
         match AdminClient::new(ch)
-            .status(timed(pb::StatusRequest {}, self.timeout()))
+            .status(timed(
+                pb::StatusRequest {
+                    include_digest: true,
+                },
+                self.timeout(),
+            ))
             .await
         {
             Ok(r) => Ok(r.into_inner().into()),

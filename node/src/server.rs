@@ -8,7 +8,7 @@ use aegis_config::ClusterConfig;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use crate::api::Api;
 use crate::cli::{parse_members, Args};
@@ -26,6 +26,13 @@ async fn bind(addr: &str, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(&listen)
         .await
         .with_context(|| format!("binding the {what} address {listen}"))
+}
+
+/// Accepted connections with Nagle off: requests and replies are small and
+/// latency-bound, and Nagle's delay would put a ~40 ms floor under every
+/// request that waits on a previous reply's ACK.
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 fn listen_addr(addr: &str) -> Option<String> {
@@ -99,10 +106,10 @@ pub async fn run(
         .add_service(kv)
         .add_service(watch_svc)
         .add_service(admin)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(client_listener), stopped());
+        .serve_with_incoming_shutdown(incoming(client_listener), stopped());
     let peer_server = tonic::transport::Server::builder()
         .add_service(consensus.peer_service())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(peer_listener), stopped());
+        .serve_with_incoming_shutdown(incoming(peer_listener), stopped());
     let metrics_server = metrics::serve(
         metrics_listener,
         metrics.clone(),

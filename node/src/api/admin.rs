@@ -33,15 +33,18 @@ impl Api {
 impl pb::admin_server::Admin for Api {
     async fn status(
         &self,
-        _r: Request<pb::StatusRequest>,
+        r: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let _t = self.metrics.request("admin.status");
         let v = self.consensus.view();
         // Digest and its index under one read lock: comparable across replicas.
-        let (digest, digest_index) = self
-            .consensus
-            .sm()
-            .read(|sm| (sm.digest(), sm.applied_index()));
+        let (digest, digest_index) = if r.into_inner().include_digest {
+            self.consensus
+                .sm()
+                .read(|sm| (sm.digest(), sm.applied_index()))
+        } else {
+            (String::new(), 0)
+        };
         Ok(Response::new(pb::StatusResponse {
             node_id: v.id,
             term: v.term,

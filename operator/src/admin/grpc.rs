@@ -92,7 +92,7 @@ impl ClusterAdmin for GrpcClusterAdmin {
     async fn status(&self, node: &NodeEndpoint) -> Result<NodeStatus, AdminError> {
         let mut c = self.client(node).await?;
         let r = c
-            .status(StatusRequest {})
+            .status(StatusRequest::default())
             .await
             .map_err(|s| status_error(node.id, s))?
             .into_inner();

@@ -1,0 +1,276 @@
+//! AEGIS through the raw generated tonic clients: one HTTP/2 connection per `AegisConn`,
+//! no SDK failover layer in the measured path (the benchmark wants the server's cost).
+
+use std::time::Duration;
+
+use aegis_proto::v1 as pb;
+use pb::admin_client::AdminClient;
+use pb::kv_client::KvClient;
+use pb::lock_client::LockClient;
+use pb::session_client::SessionClient;
+use pb::watch_client::WatchClient;
+use tonic::transport::{Channel, Endpoint};
+
+use super::{url, MemberStatus, Op, OpSpec};
+use crate::keys::{self, Rng};
+
+#[derive(Clone)]
+pub struct AegisConn {
+    channel: Channel,
+    timeout: Duration,
+}
+
+fn status_text(s: &tonic::Status) -> String {
+    format!("{:?}: {}", s.code(), s.message())
+}
+
+fn request<M>(msg: M, timeout: Duration) -> tonic::Request<M> {
+    let mut r = tonic::Request::new(msg);
+    r.set_timeout(timeout);
+    r
+}
+
+impl AegisConn {
+    pub async fn connect(endpoint: &str, timeout: Duration) -> Result<AegisConn, String> {
+        let channel = Endpoint::from_shared(url(endpoint))
+            .map_err(|e| format!("bad endpoint {endpoint}: {e}"))?
+            .connect_timeout(timeout)
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(|e| format!("connect {endpoint}: {e}"))?;
+        Ok(AegisConn { channel, timeout })
+    }
+
+    pub async fn worker(&self, spec: &OpSpec, index: u64) -> Result<AegisWorker, String> {
+        let session = match spec.op {
+            Op::Lock | Op::KeepAlive => {
+                let ttl_ms = u64::try_from(spec.session_ttl.as_millis()).unwrap_or(u64::MAX);
+                let r = SessionClient::new(self.channel.clone())
+                    .open(request(
+                        pb::OpenSessionRequest { ttl_ms },
+                        spec.request_timeout,
+                    ))
+                    .await
+                    .map_err(|s| format!("session open: {}", status_text(&s)))?
+                    .into_inner();
+                r.session_id
+            }
+            _ => 0,
+        };
+        let fixed_key = keys::key("bench/k", 0, spec.key_size);
+        if matches!(spec.op, Op::GetLinearizable | Op::GetSerializable) && index == 0 {
+            // Reads need something to read; one worker writes it before the clock starts.
+            self.put(fixed_key.clone(), spec.value.to_vec()).await?;
+        }
+        Ok(AegisWorker {
+            kv: KvClient::new(self.channel.clone()),
+            lock: LockClient::new(self.channel.clone()),
+            session_client: SessionClient::new(self.channel.clone()),
+            spec: spec.clone(),
+            rng: Rng::new(index + 1),
+            session,
+            lock_name: format!("bench/lock/{}", index % spec.lock_names.max(1)),
+            fixed_key,
+        })
+    }
+
+    pub async fn put(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), String> {
+        KvClient::new(self.channel.clone())
+            .put(request(
+                pb::PutRequest {
+                    key,
+                    value,
+                    ..Default::default()
+                },
+                self.timeout,
+            ))
+            .await
+            .map(|_| ())
+            .map_err(|s| status_text(&s))
+    }
+
+    pub async fn status(&self) -> Result<MemberStatus, String> {
+        let s = AdminClient::new(self.channel.clone())
+            .status(request(pb::StatusRequest::default(), self.timeout))
+            .await
+            .map_err(|s| status_text(&s))?
+            .into_inner();
+        Ok(MemberStatus {
+            id: s.node_id,
+            leader: s.leader_id,
+            is_leader: s.role == "leader",
+            term: s.term,
+            index: s.applied_index,
+        })
+    }
+
+    pub async fn watch_prefix(&self, prefix: &[u8]) -> Result<AegisWatcher, String> {
+        let mut stream = WatchClient::new(self.channel.clone())
+            .watch(pb::WatchRequest {
+                key: prefix.to_vec(),
+                prefix: true,
+                start_revision: 0,
+            })
+            .await
+            .map_err(|s| format!("watch: {}", status_text(&s)))?
+            .into_inner();
+        // The first message confirms the watch; events written after it are delivered.
+        match stream.message().await {
+            Ok(Some(m)) if m.created => Ok(AegisWatcher { stream }),
+            Ok(Some(m)) => Err(format!("watch: first message was not 'created': {m:?}")),
+            Ok(None) => Err("watch: stream ended before 'created'".into()),
+            Err(s) => Err(format!("watch: {}", status_text(&s))),
+        }
+    }
+}
+
+pub struct AegisWorker {
+    kv: KvClient<Channel>,
+    lock: LockClient<Channel>,
+    session_client: SessionClient<Channel>,
+    spec: OpSpec,
+    rng: Rng,
+    session: u64,
+    lock_name: String,
+    fixed_key: Vec<u8>,
+}
+
+impl AegisWorker {
+    fn random_key(&mut self) -> Vec<u8> {
+        let i = self.rng.below(self.spec.key_space);
+        keys::key("bench/k", i, self.spec.key_size)
+    }
+
+    pub async fn run_once(&mut self) -> Result<(), String> {
+        let t = self.spec.request_timeout;
+        match self.spec.op {
+            Op::Put => {
+                let key = self.random_key();
+                let req = pb::PutRequest {
+                    key,
+                    value: self.spec.value.to_vec(),
+                    ..Default::default()
+                };
+                self.kv
+                    .put(request(req, t))
+                    .await
+                    .map_err(|s| status_text(&s))?;
+            }
+            Op::GetLinearizable | Op::GetSerializable => {
+                let req = pb::GetRequest {
+                    key: self.fixed_key.clone(),
+                    revision: 0,
+                    serializable: self.spec.op == Op::GetSerializable,
+                };
+                let r = self
+                    .kv
+                    .get(request(req, t))
+                    .await
+                    .map_err(|s| status_text(&s))?;
+                if r.into_inner().kv.is_none() {
+                    return Err("get: key missing".into());
+                }
+            }
+            Op::Txn => {
+                let key = self.random_key();
+                let req = pb::TxnRequest {
+                    compare: vec![pb::Compare {
+                        key: key.clone(),
+                        target: pb::compare::Target::ModRevision as i32,
+                        result: pb::compare::Result::Less as i32,
+                        value: Vec::new(),
+                        number: u64::MAX / 2,
+                    }],
+                    success: vec![pb::TxnOp {
+                        op: Some(pb::txn_op::Op::Put(pb::PutRequest {
+                            key,
+                            value: self.spec.value.to_vec(),
+                            ..Default::default()
+                        })),
+                    }],
+                    failure: Vec::new(),
+                };
+                let r = self
+                    .kv
+                    .txn(request(req, t))
+                    .await
+                    .map_err(|s| status_text(&s))?;
+                if !r.into_inner().succeeded {
+                    return Err("txn: compare failed".into());
+                }
+            }
+            Op::Lock => {
+                let acquire = pb::AcquireRequest {
+                    name: self.lock_name.clone(),
+                    session_id: self.session,
+                    wait: true,
+                };
+                let a = self
+                    .lock
+                    .acquire(request(acquire, t))
+                    .await
+                    .map_err(|s| format!("acquire: {}", status_text(&s)))?
+                    .into_inner();
+                if !a.acquired {
+                    return Err("acquire: not acquired".into());
+                }
+                let release = pb::ReleaseRequest {
+                    name: self.lock_name.clone(),
+                    session_id: self.session,
+                    token: a.token,
+                };
+                self.lock
+                    .release(request(release, t))
+                    .await
+                    .map_err(|s| format!("release: {}", status_text(&s)))?;
+            }
+            Op::KeepAlive => {
+                let req = pb::KeepAliveRequest {
+                    session_id: self.session,
+                };
+                self.session_client
+                    .keep_alive(request(req, t))
+                    .await
+                    .map_err(|s| status_text(&s))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn cleanup(mut self) {
+        if self.session != 0 {
+            let req = pb::CloseSessionRequest {
+                session_id: self.session,
+            };
+            let _ = self
+                .session_client
+                .close(request(req, self.spec.request_timeout))
+                .await;
+        }
+    }
+}
+
+pub struct AegisWatcher {
+    stream: tonic::Streaming<pb::WatchResponse>,
+}
+
+impl AegisWatcher {
+    pub async fn next_keys(&mut self) -> Result<Option<Vec<Vec<u8>>>, String> {
+        match self.stream.message().await {
+            Ok(Some(m)) => {
+                if m.canceled {
+                    return Err(format!("watch canceled: {}", m.cancel_reason));
+                }
+                Ok(Some(
+                    m.events
+                        .into_iter()
+                        .filter_map(|e| e.kv.map(|kv| kv.key))
+                        .collect(),
+                ))
+            }
+            Ok(None) => Ok(None),
+            Err(s) => Err(status_text(&s)),
+        }
+    }
+}
