@@ -9,6 +9,11 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Fault injection sites (only with the `failpoints` feature).
+    if let Err(e) = aegis_node::failpoint::setup() {
+        eprintln!("aegis-node: {e}");
+        return std::process::ExitCode::from(2);
+    }
     let args = aegis_node::cli::Args::parse();
     let shutdown = async {
         let mut term =

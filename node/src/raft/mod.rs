@@ -121,6 +121,12 @@ impl Consensus {
             )),
             max_in_snapshot_log_to_keep: millis(c.raft.max_logs_kept_after_snapshot),
             enable_pre_vote: Some(true),
+            // A restarted node must win an election before it leads again.
+            // Restoring leadership from the stored vote would let it answer
+            // read-index barriers from an in-memory state machine rebuilt
+            // from the snapshot, behind writes acknowledged before the crash
+            // (a stale linearizable read; chaos-tests/tests/regressions.rs).
+            enable_leader_restore: Some(false),
             ..Default::default()
         }
         .validate()

@@ -1,0 +1,195 @@
+//! `aegis-chaos`: the soak runner and an offline history checker.
+//!
+//! `aegis-chaos soak --minutes N --out DIR` runs chaos epochs on one
+//! 5-node cluster until the time is up, each ending with kill -9 of every
+//! node under load; it keeps every history it checked under DIR and prints
+//! the totals as JSON. `aegis-chaos check FILE...` checks recorded
+//! histories (JSON lines, docs/HISTORY-FORMAT.md).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use aegis_chaos::check::check_history;
+use aegis_chaos::faults::Cluster;
+use aegis_chaos::history::read_jsonl;
+use aegis_chaos::node_bin::{self, Variant};
+use aegis_chaos::rng::Rng;
+use aegis_chaos::scenario::{run_epoch, EpochOptions, EpochReport};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+#[derive(Parser)]
+#[command(name = "aegis-chaos", about = "AEGIS chaos soak and history checker")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run chaos epochs for a while and report.
+    Soak {
+        #[arg(long, default_value_t = 10)]
+        minutes: u64,
+        /// Where histories, digests and the summary go.
+        #[arg(long, default_value = "chaos-out")]
+        out: PathBuf,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Fault rounds per epoch (each epoch also ends with kill -9 of all nodes).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Also draw failpoint faults (slow fsync, crash on apply).
+        #[arg(long)]
+        failpoints: bool,
+        /// Stop after this many epochs even if time remains.
+        #[arg(long)]
+        max_epochs: Option<usize>,
+    },
+    /// Check recorded histories.
+    Check {
+        files: Vec<PathBuf>,
+        #[arg(long, default_value_t = 5_000_000)]
+        search_limit: u64,
+    },
+}
+
+#[derive(Serialize, Default)]
+struct Totals {
+    seed: u64,
+    minutes_requested: u64,
+    seconds: f64,
+    epochs: usize,
+    operations: usize,
+    faults_injected: usize,
+    faults_not_effective: usize,
+    kill_all_restarts: usize,
+    violations: usize,
+    acknowledged_durable_writes: usize,
+    acknowledged_writes_lost: usize,
+    digest_indexes_compared: usize,
+    histories: Vec<PathBuf>,
+}
+
+async fn soak(
+    minutes: u64,
+    out: PathBuf,
+    seed: Option<u64>,
+    rounds: usize,
+    failpoints: bool,
+    max_epochs: Option<usize>,
+) -> anyhow::Result<bool> {
+    let seed = seed.unwrap_or_else(Rng::fresh_seed);
+    eprintln!(
+        "aegis-chaos soak: seed {seed}, {minutes} minutes, output in {}",
+        out.display()
+    );
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let variant = if failpoints {
+        Variant::Failpoints
+    } else {
+        Variant::Default
+    };
+    let bin = node_bin::ensure(variant).context("finding the node binary")?;
+    let mut rng = Rng::new(seed);
+    let mut cluster = Cluster::start(&bin, 5)
+        .await
+        .context("starting the cluster")?;
+    let deadline = Instant::now() + Duration::from_secs(minutes * 60);
+    let t0 = Instant::now();
+    let mut totals = Totals {
+        seed,
+        minutes_requested: minutes,
+        ..Totals::default()
+    };
+    let mut reports: Vec<EpochReport> = Vec::new();
+    let mut epoch = 0;
+    while Instant::now() < deadline && max_epochs.is_none_or(|m| epoch < m) {
+        epoch += 1;
+        let mut opts = EpochOptions::new(format!("soak{epoch}"));
+        opts.rounds = rounds;
+        opts.failpoints = failpoints;
+        opts.out_dir = Some(out.clone());
+        let r = run_epoch(&mut cluster, &opts, &mut rng)
+            .await
+            .with_context(|| format!("epoch {epoch}"))?;
+        eprintln!(
+            "epoch {epoch}: {} ops, {} faults, {} violations, {} of {} acknowledged writes lost, {:.0}s",
+            r.operations,
+            r.faults.len(),
+            r.violations.len(),
+            r.lost_acknowledged_writes.len(),
+            r.acknowledged_durable_writes,
+            r.seconds
+        );
+        for v in &r.violations {
+            eprintln!("  VIOLATION {v}");
+        }
+        totals.epochs += 1;
+        totals.operations += r.operations;
+        totals.faults_injected += r.faults.len();
+        totals.faults_not_effective += r.faults_not_effective;
+        totals.kill_all_restarts += 1;
+        totals.violations += r.violations.len();
+        totals.acknowledged_durable_writes += r.acknowledged_durable_writes;
+        totals.acknowledged_writes_lost += r.lost_acknowledged_writes.len();
+        totals.digest_indexes_compared += r.digest_indexes_compared;
+        totals.histories.extend(r.history.clone());
+        reports.push(r);
+        let text = serde_json::to_string_pretty(&reports)?;
+        std::fs::write(out.join("epochs.json"), text)?;
+    }
+    totals.seconds = t0.elapsed().as_secs_f64();
+    let summary = serde_json::to_string_pretty(&totals)?;
+    std::fs::write(out.join("summary.json"), &summary)?;
+    println!("{summary}");
+    Ok(totals.violations == 0 && totals.acknowledged_writes_lost == 0)
+}
+
+fn check(files: &[PathBuf], limit: u64) -> anyhow::Result<bool> {
+    let mut clean = true;
+    for f in files {
+        let records = read_jsonl(f)?;
+        let v = check_history(&records, limit);
+        println!(
+            "{}: {} records, {} violations",
+            f.display(),
+            records.len(),
+            v.len()
+        );
+        for x in &v {
+            println!("  {x}");
+        }
+        clean &= v.is_empty();
+    }
+    Ok(clean)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Soak {
+            minutes,
+            out,
+            seed,
+            rounds,
+            failpoints,
+            max_epochs,
+        } => soak(minutes, out, seed, rounds, failpoints, max_epochs).await,
+        Cmd::Check {
+            files,
+            search_limit,
+        } => check(&files, search_limit),
+    };
+    match r {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("aegis-chaos: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

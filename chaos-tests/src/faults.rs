@@ -1,0 +1,427 @@
+//! Fault injection on a loopback cluster of real node processes: kill -9,
+//! SIGSTOP/SIGCONT pauses, and failpoints (slow fsync, crash on apply)
+//! armed per node at its next start.
+//!
+//! Per-node failpoints: the cluster runs each node through a small wrapper
+//! script that exports `AEGIS_FAILPOINTS` from `failpoints-<id>` in the
+//! harness directory (if present) and then execs the real binary, so the
+//! process id, command line and signals stay those of the node.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use aegis_client::devcluster::DevCluster;
+use aegis_client::{Backoff, Client, ClientConfig, NodeStatus};
+use serde::Serialize;
+
+use crate::check::digest::DigestSample;
+use crate::rng::Rng;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FaultError {
+    #[error("cluster: {0}")]
+    Dev(#[from] aegis_client::devcluster::DevError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("client: {0}")]
+    Client(#[from] aegis_client::Error),
+    #[error("no leader within {0:?}")]
+    NoLeader(Duration),
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> FaultError {
+    let context = context.into();
+    move |source| FaultError::Io { context, source }
+}
+
+/// A client that asks one node once, quickly: for observing, not for load.
+pub fn probe_client(endpoint: &str) -> Result<Client, aegis_client::Error> {
+    Client::new_lazy(
+        vec![endpoint.to_owned()],
+        ClientConfig {
+            connect_timeout: Duration::from_millis(300),
+            request_timeout: Duration::from_millis(800),
+            backoff: Backoff {
+                max_attempts: 1,
+                ..Backoff::default()
+            },
+            ..ClientConfig::default()
+        },
+    )
+}
+
+pub struct Cluster {
+    pub dev: DevCluster,
+    harness_dir: tempfile::TempDir,
+    probes: Prober,
+}
+
+/// Observes every node's Admin status; cheap to clone into a sampler task.
+#[derive(Clone)]
+pub struct Prober {
+    probes: Vec<Client>,
+}
+
+impl Prober {
+    /// One probe client per node, node N at position N - 1.
+    pub fn new(probes: Vec<Client>) -> Self {
+        Prober { probes }
+    }
+
+    /// The node that says it leads, if one answers.
+    pub async fn leader(&self) -> Option<usize> {
+        self.statuses().await.into_iter().find_map(|(n, s)| {
+            s.filter(|s| s.role == "leader" && s.leader_id == s.node_id)
+                .map(|_| n)
+        })
+    }
+
+    pub async fn wait_leader(&self, timeout: Duration) -> Option<usize> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.leader().await {
+                return Some(l);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until every node answers with the same applied and digest
+    /// index; returns whether they did and the last digests seen.
+    pub async fn converge(&self, at_ns: u64, timeout: Duration) -> (bool, Vec<DigestSample>) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let st = self.statuses().await;
+            let applied: Vec<u64> = st
+                .iter()
+                .filter_map(|(_, s)| s.as_ref().map(|s| s.applied_index))
+                .collect();
+            let digests: Vec<u64> = st
+                .iter()
+                .filter_map(|(_, s)| s.as_ref().map(|s| s.digest_index))
+                .collect();
+            let same = applied.len() == self.probes.len()
+                && applied.windows(2).all(|w| w[0] == w[1])
+                && digests.windows(2).all(|w| w[0] == w[1]);
+            if same || Instant::now() > deadline {
+                return (same, self.digests(at_ns).await);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    pub async fn status(&self, n: usize) -> Option<NodeStatus> {
+        self.probes.get(n.checked_sub(1)?)?.status().await.ok()
+    }
+
+    pub async fn statuses(&self) -> Vec<(usize, Option<NodeStatus>)> {
+        let futs = (1..=self.probes.len()).map(|n| async move { (n, self.status(n).await) });
+        futures::future::join_all(futs).await
+    }
+
+    /// One digest observation per answering node.
+    pub async fn digests(&self, at_ns: u64) -> Vec<DigestSample> {
+        self.statuses()
+            .await
+            .into_iter()
+            .filter_map(|(n, s)| {
+                let s = s?;
+                Some(DigestSample {
+                    node: n as u64,
+                    index: s.digest_index,
+                    digest: s.state_digest,
+                    at_ns,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Cluster {
+    /// Starts `nodes` nodes of `node_bin` and waits for a leader.
+    pub async fn start(node_bin: &Path, nodes: usize) -> Result<Cluster, FaultError> {
+        let harness_dir = tempfile::Builder::new()
+            .prefix("aegis-chaos-")
+            .tempdir()
+            .map_err(io("creating the harness directory"))?;
+        let wrapper = harness_dir.path().join("aegis-node");
+        let script = format!(
+            "#!/bin/sh\n# $1 is --id, $2 the node id (the order devcluster uses).\nf='{dir}/failpoints-'\"$2\"\nif [ -f \"$f\" ]; then AEGIS_FAILPOINTS=\"$(cat \"$f\")\"; export AEGIS_FAILPOINTS; else unset AEGIS_FAILPOINTS; fi\nexec '{bin}' \"$@\"\n",
+            dir = harness_dir.path().display(),
+            bin = node_bin.display()
+        );
+        std::fs::write(&wrapper, script).map_err(io("writing the node wrapper"))?;
+        let mut perms = std::fs::metadata(&wrapper)
+            .map_err(io("reading the wrapper"))?
+            .permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&wrapper, perms).map_err(io("making the wrapper executable"))?;
+
+        let mut dev =
+            DevCluster::ephemeral(&wrapper, nodes)?.with_up_timeout(Duration::from_secs(60));
+        dev.up().await?;
+        let probes = (1..=nodes)
+            .map(|n| probe_client(&dev.addrs(n).map(|a| a.client.clone()).unwrap_or_default()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Cluster {
+            dev,
+            harness_dir,
+            probes: Prober { probes },
+        })
+    }
+
+    pub fn size(&self) -> usize {
+        self.dev.size()
+    }
+
+    pub fn client(&self, config: ClientConfig) -> Result<Client, aegis_client::Error> {
+        Client::new_lazy(self.dev.client_endpoints(), config)
+    }
+
+    fn fp_path(&self, n: usize) -> PathBuf {
+        self.harness_dir.path().join(format!("failpoints-{n}"))
+    }
+
+    /// Failpoints node `n` gets at its next start (`None` clears them).
+    pub fn set_failpoints(&self, n: usize, spec: Option<&str>) -> Result<(), FaultError> {
+        let p = self.fp_path(n);
+        match spec {
+            Some(s) => std::fs::write(&p, s).map_err(io(format!("writing {}", p.display()))),
+            None => match std::fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(io("clearing failpoints")(e))
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// How many times node `n` has reported armed failpoints in its log.
+    pub fn armed_count(&self, n: usize) -> usize {
+        std::fs::read_to_string(self.dev.log_path(n))
+            .map(|t| t.matches("failpoints armed").count())
+            .unwrap_or(0)
+    }
+
+    pub fn prober(&self) -> Prober {
+        self.probes.clone()
+    }
+
+    pub async fn status(&self, n: usize) -> Option<NodeStatus> {
+        self.probes.status(n).await
+    }
+
+    pub async fn statuses(&self) -> Vec<(usize, Option<NodeStatus>)> {
+        self.probes.statuses().await
+    }
+
+    /// The node that says it leads, if one answers.
+    pub async fn leader(&self) -> Option<usize> {
+        self.statuses().await.into_iter().find_map(|(n, s)| {
+            s.filter(|s| s.role == "leader" && s.leader_id == s.node_id)
+                .map(|_| n)
+        })
+    }
+
+    pub async fn wait_leader(&self, timeout: Duration) -> Result<usize, FaultError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.leader().await {
+                return Ok(l);
+            }
+            if Instant::now() > deadline {
+                return Err(FaultError::NoLeader(timeout));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn digests(&self, at_ns: u64) -> Vec<DigestSample> {
+        self.probes.digests(at_ns).await
+    }
+
+    /// Waits until every node answers with the same applied index; returns
+    /// whether they did and the final digests.
+    pub async fn converge(&self, at_ns: u64, timeout: Duration) -> (bool, Vec<DigestSample>) {
+        self.probes.converge(at_ns, timeout).await
+    }
+}
+
+/// A fault the harness knows how to inject and heal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Fault {
+    /// kill -9 of the current leader.
+    KillLeader,
+    /// kill -9 of one follower.
+    KillFollower,
+    /// kill -9 of two nodes at once (a minority).
+    KillTwo,
+    /// SIGSTOP of the leader for `ms`, then SIGCONT.
+    PauseLeader { ms: u64 },
+    /// SIGSTOP of one follower for `ms`, then SIGCONT.
+    PauseFollower { ms: u64 },
+    /// Restart one node with a failpoint that sleeps `ms` before each log
+    /// fsync; healed by restarting it without.
+    SlowFsync { ms: u64 },
+    /// Restart one node with a failpoint that crashes it on apply now and
+    /// then; healed by restarting it without.
+    CrashOnApply,
+}
+
+impl Fault {
+    /// Needs a node built with the `failpoints` feature.
+    pub fn needs_failpoints(self) -> bool {
+        matches!(self, Fault::SlowFsync { .. } | Fault::CrashOnApply)
+    }
+
+    pub fn random(rng: &mut Rng, failpoints: bool) -> Fault {
+        let n = if failpoints { 7 } else { 5 };
+        match rng.below(n) {
+            0 => Fault::KillLeader,
+            1 => Fault::KillFollower,
+            2 => Fault::KillTwo,
+            3 => Fault::PauseLeader {
+                ms: 1500 + rng.below(2500),
+            },
+            4 => Fault::PauseFollower {
+                ms: 1000 + rng.below(3000),
+            },
+            5 => Fault::SlowFsync {
+                ms: 50 + rng.below(200),
+            },
+            _ => Fault::CrashOnApply,
+        }
+    }
+}
+
+/// What was done, so it can be undone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Injected {
+    pub fault: Fault,
+    pub nodes: Vec<usize>,
+    /// False when the fault could not be applied (e.g. failpoints not armed).
+    pub effective: bool,
+}
+
+fn followers(leader: usize, size: usize) -> Vec<usize> {
+    (1..=size).filter(|n| *n != leader).collect()
+}
+
+/// Injects `fault`; the caller holds it for a while and then calls [`heal`].
+pub async fn inject(c: &mut Cluster, fault: Fault, rng: &mut Rng) -> Result<Injected, FaultError> {
+    let leader = c.wait_leader(Duration::from_secs(20)).await?;
+    let fs = followers(leader, c.size());
+    let pick = |rng: &mut Rng| fs[rng.below(fs.len() as u64) as usize];
+    let mut effective = true;
+    let nodes = match fault {
+        Fault::KillLeader => {
+            c.dev.kill(leader)?;
+            vec![leader]
+        }
+        Fault::KillFollower => {
+            let n = pick(rng);
+            c.dev.kill(n)?;
+            vec![n]
+        }
+        Fault::KillTwo => {
+            let a = pick(rng);
+            let mut b = pick(rng);
+            if b == a {
+                b = leader;
+            }
+            c.dev.kill(a)?;
+            c.dev.kill(b)?;
+            vec![a, b]
+        }
+        Fault::PauseLeader { .. } => {
+            c.dev.stop(leader)?;
+            vec![leader]
+        }
+        Fault::PauseFollower { .. } => {
+            let n = pick(rng);
+            c.dev.stop(n)?;
+            vec![n]
+        }
+        Fault::SlowFsync { ms } => {
+            let n = pick(rng);
+            let spec = format!("log_store::append::before=sleep({ms})");
+            effective = restart_with(c, n, Some(&spec)).await?;
+            vec![n]
+        }
+        Fault::CrashOnApply => {
+            let n = pick(rng);
+            effective = restart_with(c, n, Some("state_machine::apply::before=2%panic")).await?;
+            vec![n]
+        }
+    };
+    Ok(Injected {
+        fault,
+        nodes,
+        effective,
+    })
+}
+
+/// Restarts node `n` with (or without) failpoints; returns whether the
+/// node reported them armed.
+async fn restart_with(c: &mut Cluster, n: usize, spec: Option<&str>) -> Result<bool, FaultError> {
+    let before = c.armed_count(n);
+    c.set_failpoints(n, spec)?;
+    if c.dev.pid(n).is_some() {
+        c.dev.kill(n)?;
+    }
+    c.dev.start(n)?;
+    if spec.is_none() {
+        return Ok(true);
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if c.armed_count(n) > before {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(false)
+}
+
+/// Holds a pause for its duration; other faults are held by the caller.
+pub async fn hold(inj: &Injected, default: Duration) {
+    let d = match inj.fault {
+        Fault::PauseLeader { ms } | Fault::PauseFollower { ms } => Duration::from_millis(ms),
+        _ => default,
+    };
+    tokio::time::sleep(d).await;
+}
+
+/// Undoes an injected fault: resumes paused nodes, restarts killed ones and
+/// clears failpoints.
+pub async fn heal(c: &mut Cluster, inj: &Injected) -> Result<(), FaultError> {
+    for &n in &inj.nodes {
+        match inj.fault {
+            Fault::PauseLeader { .. } | Fault::PauseFollower { .. } => c.dev.cont(n)?,
+            Fault::SlowFsync { .. } | Fault::CrashOnApply => {
+                restart_with(c, n, None).await?;
+            }
+            _ => c.dev.start(n)?,
+        }
+    }
+    Ok(())
+}
+
+/// Restarts every node that is down (a crash from a failpoint, say).
+pub fn revive_all(c: &mut Cluster) -> Result<Vec<usize>, FaultError> {
+    let mut revived = Vec::new();
+    for n in 1..=c.size() {
+        if c.dev.pid(n).is_none() {
+            c.dev.start(n)?;
+            revived.push(n);
+        }
+    }
+    Ok(revived)
+}

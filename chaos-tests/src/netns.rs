@@ -1,0 +1,358 @@
+//! Real node processes in Linux network namespaces, one per node, joined
+//! by veth pairs to a bridge in a hub namespace, so links can be cut
+//! (blackhole routes), delayed or made lossy (`tc netem`) and flapped
+//! (`ip link set down/up`). The test process reaches the nodes through
+//! one more veth pair from the root namespace into the hub.
+//!
+//! Needs root and iproute2; [`available`] says why not when it cannot run.
+//! Every name carries a per-process tag, and everything is removed on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use aegis_client::{Client, ClientConfig};
+
+use crate::faults::{probe_client, Prober};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    #[error("`{cmd}` failed: {stderr}")]
+    Command { cmd: String, stderr: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("client: {0}")]
+    Client(#[from] aegis_client::Error),
+}
+
+fn run(cmd: &[&str]) -> Result<(), NetnsError> {
+    let out = Command::new(cmd[0])
+        .args(&cmd[1..])
+        .output()
+        .map_err(|source| NetnsError::Io {
+            context: format!("running {}", cmd[0]),
+            source,
+        })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(NetnsError::Command {
+            cmd: cmd.join(" "),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
+}
+
+/// Whether namespaces can be used here; the error says why not.
+pub fn available() -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("not running as root".into());
+    }
+    let probe = format!("aegis-probe-{}", std::process::id());
+    run(&["ip", "netns", "add", &probe]).map_err(|e| format!("`ip netns` unavailable: {e}"))?;
+    let tc = run(&["ip", "netns", "exec", &probe, "tc", "qdisc", "show"]);
+    let _ = run(&["ip", "netns", "del", &probe]);
+    tc.map_err(|e| format!("`tc` unavailable: {e}"))
+}
+
+/// Whether the kernel has the netem qdisc (delay and loss); some sandboxed
+/// kernels lack it while namespaces, routes and links work.
+pub fn netem_available() -> bool {
+    let probe = format!("aegis-netem-{}", std::process::id());
+    if run(&["ip", "netns", "add", &probe]).is_err() {
+        return false;
+    }
+    let ok = run(&[
+        "ip", "netns", "exec", &probe, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay",
+        "1ms",
+    ])
+    .is_ok();
+    let _ = run(&["ip", "netns", "del", &probe]);
+    ok
+}
+
+pub struct NetCluster {
+    tag: String,
+    subnet: u8,
+    nodes: usize,
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    children: Vec<Option<Child>>,
+    prober: Prober,
+}
+
+const CLIENT_PORT: u16 = 7400;
+const PEER_PORT: u16 = 7500;
+const METRICS_PORT: u16 = 7600;
+
+impl NetCluster {
+    fn ns(&self, n: usize) -> String {
+        format!("ag{}n{n}", self.tag)
+    }
+    fn hub(&self) -> String {
+        format!("ag{}hub", self.tag)
+    }
+    fn ip(&self, n: usize) -> String {
+        format!("10.77.{}.{n}", self.subnet)
+    }
+    fn dev(&self, n: usize) -> String {
+        format!("ag{}v{n}", self.tag)
+    }
+    pub fn client_endpoints(&self) -> Vec<String> {
+        (1..=self.nodes)
+            .map(|n| format!("{}:{CLIENT_PORT}", self.ip(n)))
+            .collect()
+    }
+    pub fn client(&self, config: ClientConfig) -> Result<Client, aegis_client::Error> {
+        Client::new_lazy(self.client_endpoints(), config)
+    }
+    pub fn prober(&self) -> Prober {
+        self.prober.clone()
+    }
+    pub fn log_path(&self, n: usize) -> PathBuf {
+        self.dir.path().join(format!("node-{n}.log"))
+    }
+
+    /// Builds the namespaces and links and starts every node.
+    pub fn start(bin: &Path, nodes: usize) -> Result<NetCluster, NetnsError> {
+        let pid = std::process::id();
+        let tag = format!("{}", pid % 1000);
+        let subnet = (pid % 200 + 20) as u8;
+        let dir = tempfile::Builder::new()
+            .prefix("aegis-netns-")
+            .tempdir()
+            .map_err(|source| NetnsError::Io {
+                context: "creating the cluster directory".into(),
+                source,
+            })?;
+        let endpoints: Vec<String> = (1..=nodes)
+            .map(|n| format!("10.77.{subnet}.{n}:{CLIENT_PORT}"))
+            .collect();
+        let probes = endpoints
+            .iter()
+            .map(|e| probe_client(e))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut c = NetCluster {
+            tag,
+            subnet,
+            nodes,
+            dir,
+            bin: bin.to_path_buf(),
+            children: (0..nodes).map(|_| None).collect(),
+            prober: Prober::new(probes),
+        };
+        c.build_network()?;
+        for n in 1..=nodes {
+            c.start_node(n)?;
+        }
+        Ok(c)
+    }
+
+    fn build_network(&self) -> Result<(), NetnsError> {
+        let hub = self.hub();
+        let br = format!("ag{}br", self.tag);
+        run(&["ip", "netns", "add", &hub])?;
+        run(&["ip", "-n", &hub, "link", "add", &br, "type", "bridge"])?;
+        run(&["ip", "-n", &hub, "link", "set", &br, "up"])?;
+        run(&["ip", "-n", &hub, "link", "set", "lo", "up"])?;
+        for n in 1..=self.nodes {
+            let ns = self.ns(n);
+            let (dev, peer) = (self.dev(n), format!("ag{}h{n}", self.tag));
+            run(&["ip", "netns", "add", &ns])?;
+            run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
+            run(&[
+                "ip", "link", "add", &dev, "netns", &ns, "type", "veth", "peer", "name", &peer,
+                "netns", &hub,
+            ])?;
+            run(&["ip", "-n", &hub, "link", "set", &peer, "master", &br])?;
+            run(&["ip", "-n", &hub, "link", "set", &peer, "up"])?;
+            run(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{}/24", self.ip(n)),
+                "dev",
+                &dev,
+            ])?;
+            run(&["ip", "-n", &ns, "link", "set", &dev, "up"])?;
+        }
+        // The test process's own way in.
+        let (root, peer) = (format!("ag{}r", self.tag), format!("ag{}rh", self.tag));
+        run(&[
+            "ip", "link", "add", &root, "type", "veth", "peer", "name", &peer, "netns", &hub,
+        ])?;
+        run(&["ip", "-n", &hub, "link", "set", &peer, "master", &br])?;
+        run(&["ip", "-n", &hub, "link", "set", &peer, "up"])?;
+        run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/24", self.ip(254)),
+            "dev",
+            &root,
+        ])?;
+        run(&["ip", "link", "set", &root, "up"])?;
+        Ok(())
+    }
+
+    fn members(&self) -> String {
+        (1..=self.nodes)
+            .map(|n| format!("{n}={ip}:{PEER_PORT}/{ip}:{CLIENT_PORT}", ip = self.ip(n)))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn start_node(&mut self, n: usize) -> Result<(), NetnsError> {
+        if self.children[n - 1].is_some() {
+            return Ok(());
+        }
+        let io = |context: String| move |source| NetnsError::Io { context, source };
+        let data = self.dir.path().join(format!("node-{n}"));
+        std::fs::create_dir_all(&data).map_err(io(format!("creating {}", data.display())))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(n))
+            .map_err(io("opening the node log".into()))?;
+        let log2 = log.try_clone().map_err(io("opening the node log".into()))?;
+        let ip = self.ip(n);
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(n)])
+            .arg(&self.bin)
+            .args(["--id", &n.to_string(), "--data-dir"])
+            .arg(&data)
+            .args(["--peer-addr", &format!("{ip}:{PEER_PORT}")])
+            .args(["--client-addr", &format!("{ip}:{CLIENT_PORT}")])
+            .args(["--metrics-addr", &format!("{ip}:{METRICS_PORT}")])
+            .args(["--members", &self.members()])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .map_err(io("starting a node in its namespace".into()))?;
+        self.children[n - 1] = Some(child);
+        Ok(())
+    }
+
+    /// kill -9 (`ip netns exec` execs the node, so the child is the node).
+    pub fn kill(&mut self, n: usize) {
+        if let Some(mut c) = self.children[n - 1].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Drops all traffic between the two groups, both ways.
+    pub fn partition(&self, a: &[usize], b: &[usize]) -> Result<(), NetnsError> {
+        self.blackholes(a, b, "add")
+    }
+
+    pub fn heal_partition(&self, a: &[usize], b: &[usize]) -> Result<(), NetnsError> {
+        self.blackholes(a, b, "del")
+    }
+
+    fn blackholes(&self, a: &[usize], b: &[usize], verb: &str) -> Result<(), NetnsError> {
+        for &x in a {
+            for &y in b {
+                run(&[
+                    "ip",
+                    "-n",
+                    &self.ns(x),
+                    "route",
+                    verb,
+                    "blackhole",
+                    &format!("{}/32", self.ip(y)),
+                ])?;
+                run(&[
+                    "ip",
+                    "-n",
+                    &self.ns(y),
+                    "route",
+                    verb,
+                    "blackhole",
+                    &format!("{}/32", self.ip(x)),
+                ])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Delays (and optionally drops a share of) everything node `n` sends.
+    pub fn netem(&self, n: usize, delay_ms: u64, loss_percent: u32) -> Result<(), NetnsError> {
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.ns(n),
+            "tc",
+            "qdisc",
+            "replace",
+            "dev",
+            &self.dev(n),
+            "root",
+            "netem",
+            "delay",
+            &format!("{delay_ms}ms"),
+            "loss",
+            &format!("{loss_percent}%"),
+        ])
+    }
+
+    pub fn clear_netem(&self, n: usize) -> Result<(), NetnsError> {
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.ns(n),
+            "tc",
+            "qdisc",
+            "del",
+            "dev",
+            &self.dev(n),
+            "root",
+        ])
+    }
+
+    pub fn link(&self, n: usize, up: bool) -> Result<(), NetnsError> {
+        run(&[
+            "ip",
+            "-n",
+            &self.ns(n),
+            "link",
+            "set",
+            &self.dev(n),
+            if up { "up" } else { "down" },
+        ])
+    }
+
+    /// Takes node `n`'s link down and up `times` times.
+    pub async fn flap(&self, n: usize, times: usize, period: Duration) -> Result<(), NetnsError> {
+        for _ in 0..times {
+            self.link(n, false)?;
+            tokio::time::sleep(period).await;
+            self.link(n, true)?;
+            tokio::time::sleep(period).await;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for NetCluster {
+    fn drop(&mut self) {
+        for n in 1..=self.nodes {
+            self.kill(n);
+        }
+        for n in 1..=self.nodes {
+            let _ = run(&["ip", "netns", "del", &self.ns(n)]);
+        }
+        let _ = run(&["ip", "link", "del", &format!("ag{}r", self.tag)]);
+        let _ = run(&["ip", "netns", "del", &self.hub()]);
+    }
+}
