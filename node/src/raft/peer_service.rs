@@ -27,56 +27,44 @@ fn request<T: DeserializeOwned>(r: Request<RaftPayload>) -> Result<T, Status> {
         .map_err(|e| Status::invalid_argument(format!("undecodable peer message: {e}")))
 }
 
+/// Decodes a peer message, hands it to Raft, and encodes the outcome; a
+/// Raft error travels back as its text (see `network::unpack`).
+async fn relay<Req, Resp, E, Fut>(
+    r: Request<RaftPayload>,
+    f: impl FnOnce(Req) -> Fut,
+) -> Result<Response<RaftPayload>, Status>
+where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+    E: std::fmt::Display,
+    Fut: std::future::Future<Output = Result<Resp, E>>,
+{
+    let req = request(r)?;
+    reply(&f(req).await.map_err(|e| e.to_string()))
+}
+
 #[tonic::async_trait]
 impl RaftPeer for PeerService {
     async fn append_entries(
         &self,
         r: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let req = request(r)?;
-        let res = self
-            .consensus
-            .raft
-            .append_entries(req)
-            .await
-            .map_err(|e| e.to_string());
-        reply(&res)
+        relay(r, |req| self.consensus.raft.append_entries(req)).await
     }
 
     async fn vote(&self, r: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        let req = request(r)?;
-        let res = self
-            .consensus
-            .raft
-            .vote(req)
-            .await
-            .map_err(|e| e.to_string());
-        reply(&res)
+        relay(r, |req| self.consensus.raft.vote(req)).await
     }
 
     async fn pre_vote(&self, r: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        let req = request(r)?;
-        let res = self
-            .consensus
-            .raft
-            .pre_vote(req)
-            .await
-            .map_err(|e| e.to_string());
-        reply(&res)
+        relay(r, |req| self.consensus.raft.pre_vote(req)).await
     }
 
     async fn transfer_leader(
         &self,
         r: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let req = request(r)?;
-        let res = self
-            .consensus
-            .raft
-            .handle_transfer_leader(req)
-            .await
-            .map_err(|e| e.to_string());
-        reply(&res)
+        relay(r, |req| self.consensus.raft.handle_transfer_leader(req)).await
     }
 
     async fn install_snapshot(
