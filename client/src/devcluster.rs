@@ -690,6 +690,14 @@ mod tests {
         settle(&mut c, ProcState::Running);
         other.kill(1).unwrap();
         assert_eq!(other.state(1), ProcState::Down);
+        // The first handle holds the child: it sees the death once the
+        // kernel has delivered SIGKILL, which is asynchronous too.
+        for _ in 0..100 {
+            if c.pid(1).is_none() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert_eq!(c.pid(1), None);
         assert!(!cdir.join("node-1/pid").exists());
         assert!(cdir.join("node-1/node.log").exists());
