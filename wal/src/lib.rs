@@ -2,7 +2,8 @@
 //!
 //! - Durability first: [`Wal::append`], [`Wal::truncate_from`] and [`Wal::purge_upto`] return
 //!   only after the record is fdatasynced. A batch is one `write` and one fdatasync (group
-//!   commit), so callers should batch.
+//!   commit), so callers should batch. [`Wal::append_unsynced`] + [`Wal::sync_point`] split
+//!   the two so one fdatasync, taken outside the writer's lock, can cover many appends.
 //! - Truncate and purge are records in the log, so replay rebuilds the exact state. Purge also
 //!   deletes whole segment files whose entries are all purged.
 //! - Recovery: a torn tail of the last segment (partial frame, or damaged final frame) is cut
@@ -26,7 +27,7 @@ mod wal;
 
 pub use error::WalError;
 pub use frame::MAX_PAYLOAD;
-pub use wal::{Recovery, TornTail, Wal, WalOptions};
+pub use wal::{Recovery, SyncPoint, TornTail, Wal, WalOptions};
 
 #[cfg(test)]
 mod tests {

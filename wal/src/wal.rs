@@ -1,7 +1,8 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::error::{IoContext, WalError};
 use crate::frame::{Record, MAX_PAYLOAD};
@@ -58,8 +59,29 @@ struct SegmentInfo {
 
 #[derive(Debug)]
 struct Active {
-    file: File,
+    /// Shared with [`SyncPoint`]s so an fdatasync can run without the writer's lock.
+    file: Arc<File>,
     len: u64,
+}
+
+/// A handle on the active segment for an fdatasync taken outside the writer's lock (group
+/// commit: appends keep going while the disk works). It covers every byte written before
+/// [`Wal::sync_point`] was called; bytes in an earlier segment were synced when that segment
+/// was closed.
+#[derive(Debug, Clone)]
+pub struct SyncPoint {
+    file: Arc<File>,
+    path: PathBuf,
+}
+
+impl SyncPoint {
+    /// fdatasyncs the segment and returns how long it took. On error the log must be
+    /// [`poisoned`](Wal::poison): the page cache may no longer match the disk.
+    pub fn sync(&self) -> Result<Duration, WalError> {
+        let started = Instant::now();
+        self.file.sync_data().at(&self.path)?;
+        Ok(started.elapsed())
+    }
 }
 
 /// A segmented, append-only write-ahead log. Single writer: wrap it in a mutex or give it a
@@ -139,7 +161,7 @@ impl Wal {
                     fsutil::sync_dir(dir)?;
                 }
                 Some(Active {
-                    file,
+                    file: Arc::new(file),
                     len: last_len,
                 })
             }
@@ -162,6 +184,23 @@ impl Wal {
     /// start anywhere past the purge point). One write and one fdatasync for the whole batch;
     /// returns once the batch is durable.
     pub fn append(&mut self, entries: &[(u64, &[u8])]) -> Result<(), WalError> {
+        self.append_unsynced(entries)?;
+        if let Some(point) = self.sync_point() {
+            match point.sync() {
+                Ok(took) => self.last_sync_seconds = took.as_secs_f64(),
+                Err(e) => {
+                    self.poisoned = true;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Like [`append`](Self::append) but without the fdatasync: the entries are written and
+    /// readable, and durable only once a [`SyncPoint`] taken afterwards has synced (or any
+    /// later durable call has returned). Lets a caller acknowledge many appends with one sync.
+    pub fn append_unsynced(&mut self, entries: &[(u64, &[u8])]) -> Result<(), WalError> {
         self.check_usable()?;
         let Some(&(first, _)) = entries.first() else {
             return Ok(());
@@ -200,7 +239,7 @@ impl Wal {
         if roll {
             self.roll(first)?;
         }
-        self.write_durable(&buf)?;
+        self.write(&buf, false)?;
         if let Some(seg) = self.segments.last_mut() {
             seg.max_entry = seg.max_entry.max(Some(last));
         }
@@ -253,6 +292,26 @@ impl Wal {
         self.write_durable(&buf)?;
         self.state.purge_upto(upto, meta);
         self.delete_purged_segments(upto)
+    }
+
+    /// A handle to fdatasync everything written so far without holding `&mut self`; `None`
+    /// when syncing is off or nothing was ever written.
+    pub fn sync_point(&self) -> Option<SyncPoint> {
+        if !self.opts.sync {
+            return None;
+        }
+        let active = self.active.as_ref()?;
+        let seg = self.segments.last()?;
+        Some(SyncPoint {
+            file: Arc::clone(&active.file),
+            path: seg.path.clone(),
+        })
+    }
+
+    /// Refuses every later write: a [`SyncPoint::sync`] failed, so what the page cache holds
+    /// may not be what the disk holds.
+    pub fn poison(&mut self) {
+        self.poisoned = true;
     }
 
     pub fn get(&self, index: u64) -> Option<&[u8]> {
@@ -338,6 +397,16 @@ impl Wal {
                 .ok_or(WalError::IndexOverflow { last: last.start })?,
             _ => first_index,
         };
+        // Unsynced appends in the segment being closed must be durable before records go to
+        // the next one: a later sync point only covers the new file.
+        if self.opts.sync {
+            if let (Some(active), Some(seg)) = (&self.active, self.segments.last()) {
+                if let Err(e) = active.file.sync_data().at(&seg.path) {
+                    self.poisoned = true;
+                    return Err(e);
+                }
+            }
+        }
         let path = self.dir.join(segment::file_name(start));
         let result = (|| {
             let mut file = OpenOptions::new()
@@ -359,15 +428,20 @@ impl Wal {
             max_entry: None,
         });
         self.active = Some(Active {
-            file,
+            file: Arc::new(file),
             len: MAGIC.len() as u64,
         });
         Ok(())
     }
 
-    /// Writes `buf` at the end of the active segment and fdatasyncs it. Any failure poisons
-    /// the log: after a failed fsync the page cache may no longer match the disk.
+    /// Writes `buf` at the end of the active segment and fdatasyncs it (and so everything
+    /// written before it). Any failure poisons the log: after a failed fsync the page cache
+    /// may no longer match the disk.
     fn write_durable(&mut self, buf: &[u8]) -> Result<(), WalError> {
+        self.write(buf, true)
+    }
+
+    fn write(&mut self, buf: &[u8], sync: bool) -> Result<(), WalError> {
         let Some(path) = self.segments.last().map(|s| s.path.clone()) else {
             self.poisoned = true;
             return Err(WalError::Poisoned);
@@ -377,8 +451,8 @@ impl Wal {
             return Err(WalError::Poisoned);
         };
         let result = (|| {
-            active.file.write_all(buf).at(&path)?;
-            if self.opts.sync {
+            (&*active.file).write_all(buf).at(&path)?;
+            if sync && self.opts.sync {
                 let started = Instant::now();
                 active.file.sync_data().at(&path)?;
                 self.last_sync_seconds = started.elapsed().as_secs_f64();

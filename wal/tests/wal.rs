@@ -469,3 +469,44 @@ fn flip_byte(path: &std::path::Path, offset: u64) {
     bytes[offset as usize] ^= 0x5a;
     fs::write(path, bytes).unwrap();
 }
+
+#[test]
+fn unsynced_appends_are_readable_at_once_and_a_sync_point_from_another_thread_covers_them() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut wal = Wal::open(dir.path(), small_segments(512)).unwrap();
+        assert!(wal.sync_point().is_none(), "nothing written yet");
+        let mut syncs = Vec::new();
+        for i in 1..=60u64 {
+            let p = payload(i, 1);
+            wal.append_unsynced(&[(i, &p)]).unwrap();
+            assert_eq!(wal.get(i), Some(p.as_slice()));
+            let point = wal.sync_point().expect("sync is on");
+            // The writer keeps the log while another thread waits on the disk.
+            syncs.push(std::thread::spawn(move || point.sync()));
+        }
+        for s in syncs {
+            s.join().unwrap().unwrap();
+        }
+        assert!(segment_files(dir.path()).len() > 1, "segments rolled");
+    }
+    let wal = Wal::open(dir.path(), small_segments(512)).unwrap();
+    assert_eq!((wal.first_index(), wal.last_index()), (Some(1), Some(60)));
+    assert_range(&wal, 1, 61, 1);
+}
+
+#[test]
+fn no_sync_point_when_syncing_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(
+        dir.path(),
+        WalOptions {
+            sync: false,
+            ..WalOptions::default()
+        },
+    )
+    .unwrap();
+    let p = payload(1, 0);
+    wal.append_unsynced(&[(1, &p)]).unwrap();
+    assert!(wal.sync_point().is_none());
+}

@@ -1,5 +1,12 @@
-//! The Raft log on the segmented WAL: an append returns only after
-//! fdatasync, so an entry a follower acknowledges is on its disk.
+//! The Raft log on the segmented WAL. An append is written and readable at
+//! once, and openraft is told it is flushed only after an fdatasync covers
+//! it: a follower acknowledges an entry, and the leader counts its own copy
+//! toward a quorum, only once it is on disk.
+//!
+//! The fdatasync runs on a flusher thread, not in openraft's core loop (group
+//! commit): while the disk works, the core keeps accepting proposals and
+//! replicating them, and the next sync covers everything written meanwhile.
+//! On the leader its own fsync overlaps the followers'.
 //!
 //! The committed index is not persisted (openraft's `save_committed` is left
 //! at its default): persisting it would cost an extra fsync per commit, and a
@@ -8,7 +15,8 @@
 use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use aegis_wal::Wal;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
@@ -22,15 +30,31 @@ const META_VOTE: &str = "vote";
 #[derive(Clone)]
 pub struct LogStore {
     wal: Arc<Mutex<Wal>>,
+    flush: Arc<FlushQueue>,
     metrics: Metrics,
 }
 
+/// Callbacks of appends that are written but not yet known to be durable.
+#[derive(Default)]
+struct FlushQueue {
+    waiting: Mutex<Vec<IOFlushed<TypeConfig>>>,
+    wake: Condvar,
+}
+
 impl LogStore {
-    pub fn new(wal: Wal, metrics: Metrics) -> Self {
-        LogStore {
+    pub fn new(wal: Wal, metrics: Metrics) -> io::Result<Self> {
+        let store = LogStore {
             wal: Arc::new(Mutex::new(wal)),
+            flush: Arc::new(FlushQueue::default()),
             metrics,
-        }
+        };
+        let wal = Arc::clone(&store.wal);
+        let queue = Arc::downgrade(&store.flush);
+        let metrics = store.metrics.clone();
+        std::thread::Builder::new()
+            .name("wal-flusher".into())
+            .spawn(move || flusher(wal, queue, metrics))?;
+        Ok(store)
     }
 
     fn lock(&self) -> io::Result<MutexGuard<'_, Wal>> {
@@ -123,26 +147,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .into_iter()
             .map(|e| Ok((e.log_id.index(), encode(&e)?)))
             .collect::<io::Result<_>>()?;
-        let res = {
+        let batch: Vec<(u64, &[u8])> = encoded.iter().map(|(i, b)| (*i, b.as_slice())).collect();
+        {
             let mut wal = self.lock()?;
-            let batch: Vec<(u64, &[u8])> =
-                encoded.iter().map(|(i, b)| (*i, b.as_slice())).collect();
             failpoint!("log_store::append::before");
-            let r = tokio::task::block_in_place(|| wal.append(&batch)).map_err(wal_err);
-            failpoint!("log_store::append::after");
-            self.metrics.observe_fsync(wal.last_sync_seconds());
-            r
-        };
-        match res {
-            Ok(()) => {
-                callback.io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
+            // A write into the page cache: cheap enough for the core loop. Queued under
+            // the log lock, so the flusher never syncs ahead of a queued write.
+            if let Err(e) = wal.append_unsynced(&batch) {
+                let e = wal_err(e);
                 callback.io_completed(Err(io::Error::new(e.kind(), e.to_string())));
-                Err(e)
+                return Err(e);
             }
+            self.flush.push(callback)?;
         }
+        Ok(())
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
@@ -158,5 +176,80 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // disagree with the purge point after a crash.
         tokio::task::block_in_place(|| wal.purge_upto_with_meta(log_id.index(), &b))
             .map_err(wal_err)
+    }
+}
+
+impl FlushQueue {
+    fn push(&self, callback: IOFlushed<TypeConfig>) -> io::Result<()> {
+        self.waiting
+            .lock()
+            .map_err(|_| io::Error::other("flush queue poisoned"))?
+            .push(callback);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Waits up to `patience` for callbacks and takes all of them.
+    fn take(&self, patience: Duration) -> Vec<IOFlushed<TypeConfig>> {
+        let Ok(mut waiting) = self.waiting.lock() else {
+            return Vec::new();
+        };
+        if waiting.is_empty() {
+            waiting = match self.wake.wait_timeout(waiting, patience) {
+                Ok((w, _)) => w,
+                Err(_) => return Vec::new(),
+            };
+        }
+        std::mem::take(&mut *waiting)
+    }
+}
+
+/// The group-commit loop: take every callback queued so far, fdatasync once
+/// outside the log lock (appends go on meanwhile), then report them all
+/// flushed. Ends when the store is dropped.
+fn flusher(wal: Arc<Mutex<Wal>>, queue: Weak<FlushQueue>, metrics: Metrics) {
+    loop {
+        let Some(q) = queue.upgrade() else {
+            return;
+        };
+        let batch = q.take(Duration::from_millis(100));
+        drop(q);
+        if batch.is_empty() {
+            continue;
+        }
+        // Every write whose callback is in `batch` happened before this point.
+        let point = match wal.lock() {
+            Ok(w) => w.sync_point(),
+            Err(_) => {
+                fail_all(batch, "wal mutex poisoned");
+                continue;
+            }
+        };
+        let synced = match point {
+            Some(p) => p
+                .sync()
+                .map(|took| metrics.observe_fsync(took.as_secs_f64())),
+            None => Ok(()),
+        };
+        match synced {
+            Ok(()) => {
+                failpoint!("log_store::append::after");
+                for cb in batch {
+                    cb.io_completed(Ok(()));
+                }
+            }
+            Err(e) => {
+                if let Ok(mut w) = wal.lock() {
+                    w.poison();
+                }
+                fail_all(batch, &e.to_string());
+            }
+        }
+    }
+}
+
+fn fail_all(batch: Vec<IOFlushed<TypeConfig>>, why: &str) {
+    for cb in batch {
+        cb.io_completed(Err(io::Error::other(format!("log fsync failed: {why}"))));
     }
 }

@@ -11,6 +11,7 @@ mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -88,11 +89,43 @@ pub struct Consensus {
     /// How long a request may wait for a leader before "no leader".
     leader_wait: Duration,
     rpc_timeout: Duration,
+    /// How old a quorum acknowledgement may be for the leader to answer a
+    /// linearizable read without a new heartbeat round (see `read_index`).
+    read_lease: Duration,
+    /// The term in which this node, as leader, started handing leadership
+    /// over: no lease reads in it (0: none).
+    handing_over_in: AtomicU64,
     metrics: Metrics,
 }
 
 fn millis(ms: i64) -> u64 {
     u64::try_from(ms).unwrap_or(0)
+}
+
+/// openraft's `(election_timeout_min, election_timeout_max)` for AEGIS's
+/// configured election timeout range.
+///
+/// In AEGIS, as in etcd and the Raft paper, the election timeout is how long a
+/// follower goes without hearing from a leader before it campaigns. openraft
+/// 0.10 waits out a leader lease of `election_timeout_max` first and only then
+/// its randomised `[min, max)` timeout, so passing the configured values
+/// through would make a follower wait `[max + min, 2 max)`: 750–1,000 ms for
+/// the default 250..500 ms, three times what the operator asked for. With
+/// `max' = max / 2` and `min' = min - max'` the wait is `[min, max)` again.
+/// When that leaves `min'` at or below one heartbeat, `min'` is raised just
+/// past it (openraft requires that), so the wait starts a little later than
+/// `min` but still ends before `max`; a range too narrow to express ends at
+/// `max`. Settings the envelope would reject are
+/// passed through unchanged for openraft's own validation to refuse.
+fn openraft_election_timeouts(heartbeat: u64, min: u64, max: u64) -> (u64, u64) {
+    let lease = max / 2;
+    let floor = heartbeat.saturating_add(1);
+    if heartbeat == 0 || min >= max || floor >= lease.saturating_sub(1) {
+        return (min, max);
+    }
+    // A range too narrow to express (min close to max) ends at max instead.
+    let short = min.saturating_sub(lease).max(floor).min(lease - 1);
+    (short, lease)
 }
 
 /// The leader's wall clock, stamped into each command it proposes. The only
@@ -109,11 +142,16 @@ impl Consensus {
     pub async fn start(opts: StartOptions<'_>) -> anyhow::Result<Arc<Consensus>> {
         use anyhow::Context;
         let c = opts.config;
+        let election = openraft_election_timeouts(
+            millis(c.raft.heartbeat_interval_ms),
+            millis(c.raft.election_timeout_min_ms),
+            millis(c.raft.election_timeout_max_ms),
+        );
         let raft_config = openraft::Config {
             cluster_name: "aegis".into(),
             heartbeat_interval: millis(c.raft.heartbeat_interval_ms),
-            election_timeout_min: millis(c.raft.election_timeout_min_ms),
-            election_timeout_max: millis(c.raft.election_timeout_max_ms),
+            election_timeout_min: election.0,
+            election_timeout_max: election.1,
             max_payload_entries: millis(c.raft.max_payload_entries),
             api_batch_capacity: millis(c.raft.max_batch_proposals),
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(millis(
@@ -134,7 +172,7 @@ impl Consensus {
 
         let wal = Wal::open(&opts.data_dir.join("wal"), WalOptions::default())
             .with_context(|| format!("opening the log under {}", opts.data_dir.display()))?;
-        let log = LogStore::new(wal, opts.metrics.clone());
+        let log = LogStore::new(wal, opts.metrics.clone()).context("starting the log flusher")?;
         let sm = SmStore::open(&opts.data_dir.join("snapshot"), opts.metrics.clone())
             .with_context(|| format!("opening the snapshot under {}", opts.data_dir.display()))?;
         let shared = sm.shared();
@@ -164,6 +202,8 @@ impl Consensus {
             peers: Mutex::new(BTreeMap::new()),
             leader_wait,
             rpc_timeout,
+            read_lease: Duration::from_millis(election.1 / 2),
+            handing_over_in: AtomicU64::new(0),
             metrics: opts.metrics,
         }))
     }
@@ -261,9 +301,10 @@ impl Consensus {
         let deadline = Instant::now() + self.leader_wait;
         let mut backoff = Duration::from_millis(10);
         loop {
-            let outcome = match self.leader() {
-                Some((l, _)) if l == self.id => self.handle_forwarded(req.clone()).await,
-                Some((_, member)) => self.forward_to(&member, &req).await,
+            let tried = self.leader();
+            let outcome = match &tried {
+                Some((l, _)) if *l == self.id => self.handle_forwarded(req.clone()).await,
+                Some((_, member)) => self.forward_to(member, &req).await,
                 None => Err(ForwardError::NotLeader { leader: None }),
             };
             match outcome {
@@ -279,7 +320,17 @@ impl Consensus {
                 self.metrics.proposal_failed();
                 return Err(ConsensusError::NoLeader);
             }
-            tokio::time::sleep(backoff).await;
+            // Retry as soon as this node learns of another leader (an election
+            // just ended), or after the backoff.
+            let tried = tried.map(|(id, _)| id);
+            let _ = self
+                .raft
+                .wait(Some(backoff))
+                .metrics(
+                    move |m| m.current_leader.is_some() && m.current_leader != tried,
+                    "leader change",
+                )
+                .await;
             backoff = (backoff * 2).min(Duration::from_millis(100));
         }
     }
@@ -349,19 +400,7 @@ impl Consensus {
                     )),
                 }
             }
-            ForwardRequest::ReadIndex => {
-                let lin = self
-                    .raft
-                    .get_read_linearizer(ReadPolicy::ReadIndex)
-                    .await
-                    .map_err(|e| match e.forward_to_leader() {
-                        Some(f) => ForwardError::NotLeader {
-                            leader: f.leader_id,
-                        },
-                        None => ForwardError::NotLeader { leader: None },
-                    })?;
-                Ok(ForwardReply::ReadIndex(lin.read_log_id().index()))
-            }
+            ForwardRequest::ReadIndex => self.read_index().await.map(ForwardReply::ReadIndex),
             ForwardRequest::AddLearner { id, member } => {
                 // Not blocking: catching up may take longer than a request may wait;
                 // callers watch the learner's lag in status, then promote.
@@ -410,6 +449,9 @@ impl Consensus {
                 if !self.is_leader() {
                     return Err(ForwardError::NotLeader { leader: None });
                 }
+                // The target campaigns at once and the other voters ignore this
+                // leader's lease for it: stop serving reads from the lease first.
+                self.handing_over_in.store(self.term(), Ordering::SeqCst);
                 self.raft
                     .trigger()
                     .transfer_leader(to)
@@ -418,6 +460,50 @@ impl Consensus {
                 Ok(ForwardReply::Done { index: 0 })
             }
         }
+    }
+
+    /// The leader's read index: every write acknowledged before this call is
+    /// at or below it.
+    ///
+    /// Lease read: if a quorum acknowledged this leader within `read_lease`
+    /// (half of openraft's leader lease), no other leader can have been
+    /// elected since — a voter grants no vote within the full lease of the
+    /// last leader message it saw — so the read needs no network round.
+    /// The other half of the lease is the margin for clocks running at
+    /// different rates. Otherwise it is a ReadIndex: a fresh heartbeat round
+    /// confirms leadership first.
+    async fn read_index(&self) -> Result<u64, ForwardError> {
+        let term = self.term();
+        let leased = self.handing_over_in.load(Ordering::SeqCst) != term;
+        let option = if leased {
+            openraft::LinearizerOption::new(Some(self.read_lease), true)
+        } else {
+            ReadPolicy::ReadIndex.into()
+        };
+        let not_leader = |e: openraft::errors::RaftError<
+            types::TypeConfig,
+            openraft::errors::LinearizableReadError<types::TypeConfig>,
+        >| match e.forward_to_leader() {
+            Some(f) => ForwardError::NotLeader {
+                leader: f.leader_id,
+            },
+            None => ForwardError::NotLeader { leader: None },
+        };
+        let mut lin = self
+            .raft
+            .get_read_linearizer(option)
+            .await
+            .map_err(not_leader)?;
+        // A hand-over that began while the lease was being checked may have
+        // let the target win without waiting out the lease: confirm afresh.
+        if leased && self.handing_over_in.load(Ordering::SeqCst) >= term {
+            lin = self
+                .raft
+                .get_read_linearizer(ReadPolicy::ReadIndex)
+                .await
+                .map_err(not_leader)?;
+        }
+        Ok(lin.read_log_id().index())
     }
 
     /// Proposes an op through the leader and returns what applying it produced.
@@ -528,4 +614,38 @@ fn is_connect_error(s: &tonic::Status) -> bool {
     // mid-request leaves the outcome unknown.
     let m = s.message().to_ascii_lowercase();
     m.contains("trying to connect") || m.contains("tcp connect") || m.contains("connection refused")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::openraft_election_timeouts as map;
+
+    /// openraft waits `max'` (its leader lease) plus a random `[min', max')`.
+    fn wait_range(hb: u64, min: u64, max: u64) -> (u64, u64) {
+        let (lo, hi) = map(hb, min, max);
+        assert!(lo > hb && lo < hi, "openraft would refuse ({lo}, {hi})");
+        (hi + lo, 2 * hi)
+    }
+
+    #[test]
+    fn a_follower_campaigns_within_the_configured_election_timeout() {
+        for (hb, min, max) in [(50, 250, 500), (20, 100, 200), (10, 30, 40), (50, 400, 500)] {
+            let (lo, hi) = wait_range(hb, min, max);
+            assert!(
+                lo >= min && hi <= max,
+                "{hb}/{min}/{max} waits [{lo}, {hi})"
+            );
+        }
+        // Where the range allows it, the wait is exactly the configured one.
+        assert_eq!(wait_range(50, 400, 500), (400, 500));
+        // A 1 ms wide range ends at its max rather than doubling.
+        assert_eq!(wait_range(100, 300, 301), (299, 300));
+    }
+
+    #[test]
+    fn settings_openraft_cannot_express_pass_through() {
+        assert_eq!(map(0, 250, 500), (250, 500));
+        assert_eq!(map(50, 500, 250), (500, 250));
+        assert_eq!(map(100, 150, 200), (150, 200));
+    }
 }
