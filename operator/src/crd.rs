@@ -373,9 +373,13 @@ pub struct RejectedConfig {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutStatus {
-    /// `Rolling`, `RollingBack`, `Complete`, `RolledBack`.
+    /// `Rolling`, `RollingBack`, `Complete`, `RolledBack`, `Halted`.
     pub phase: String,
     pub target_hash: String,
+    /// The image an image-only rollout rolls to; a halted one is not retried
+    /// until `spec.image` changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_hash: Option<String>,
     /// Term when the rollout started: the baseline of the election-storm gate.
@@ -404,4 +408,7 @@ pub mod phase {
     pub const ROLLING_BACK: &str = "RollingBack";
     pub const COMPLETE: &str = "Complete";
     pub const ROLLED_BACK: &str = "RolledBack";
+    /// An image-only rollout stopped by a failed gate: the image is the
+    /// user's field, so it is not rolled back (see docs/OPERATOR.md).
+    pub const HALTED: &str = "Halted";
 }

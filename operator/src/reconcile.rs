@@ -308,6 +308,7 @@ fn decide_config(
                 phase: phase::ROLLING.into(),
                 target_hash: cfg.hash.clone(),
                 previous_hash: Some(current),
+                image: None,
                 start_term: leader_term,
                 planned_transfers: 0,
                 gate_failing_since: None,
@@ -662,6 +663,12 @@ fn start_rollout_for_outdated_pods(
     if !status.initialized || active || step.in_progress() {
         return;
     }
+    let halted_on_this_image = status.rollout.as_ref().is_some_and(|r| {
+        r.phase == phase::HALTED && r.image.as_deref() == Some(cluster.spec.image.as_str())
+    });
+    if halted_on_this_image {
+        return;
+    }
     let outdated: Vec<&str> = obs
         .pods
         .values()
@@ -680,6 +687,7 @@ fn start_rollout_for_outdated_pods(
         phase: phase::ROLLING.into(),
         target_hash: hash.clone(),
         previous_hash: status.last_good_config_hash.clone().or(Some(hash)),
+        image: Some(cluster.spec.image.clone()),
         start_term: lead.map_or(0, |l| l.term),
         planned_transfers: 0,
         gate_failing_since: None,
@@ -719,6 +727,23 @@ fn plan_rollout(
         gates,
         rolling_back,
     });
+    let image_only = rollout.previous_hash.as_deref() == Some(target.as_str());
+    if let (RotationStep::Halt { failure }, true) = (&step, image_only) {
+        // Rolling "back" to the same config under spec.image would push the
+        // new image onto the remaining pods without gates: stop instead.
+        notes.push((
+            true,
+            "RolloutHalted",
+            format!(
+                "health gate failed ({failure}); image {} rollout stopped, revert spec.image to roll back",
+                cluster.spec.image
+            ),
+        ));
+        rollout.phase = phase::HALTED.into();
+        rollout.gate_failing_since = None;
+        rollout.message = format!("halted: {failure}");
+        return Act::None;
+    }
     if let RotationStep::Halt { failure } = &step {
         let back_to = rollout
             .previous_hash
@@ -1190,6 +1215,11 @@ fn finish_conditions(
         .as_ref()
         .filter(|r| r.phase == phase::ROLLING_BACK || r.phase == phase::ROLLED_BACK)
         .map(|r| r.message.clone());
+    let halted = status
+        .rollout
+        .as_ref()
+        .filter(|r| r.phase == phase::HALTED && r.image.as_deref() == Some(&cluster.spec.image))
+        .map(|r| r.message.clone());
     let has_degraded_reason = status.conditions.iter().any(|c| {
         c.type_ == condition::DEGRADED
             && c.status == "True"
@@ -1201,6 +1231,8 @@ fn finish_conditions(
     if !has_degraded_reason {
         let (degraded, reason, msg) = if let Some(m) = rolled_back {
             (true, "RolledBack", m)
+        } else if let Some(m) = halted {
+            (true, "RolloutHalted", m)
         } else if status.initialized && lead.is_none() {
             (true, "NoLeader", "no member reports a leader".to_string())
         } else if status.initialized && ready < obs.pods.len() {

@@ -139,6 +139,13 @@ pub fn plan(i: &RotationInputs) -> RotationStep {
         .filter(|p| outdated(p, i.target_hash, i.image))
         .collect();
     if stale.is_empty() {
+        // A rollback skips the health gates on the way, but is only over once
+        // the restored members are ready again.
+        if i.rolling_back {
+            if let Some(p) = i.pods.values().find(|p| !p.ready) {
+                return RotationStep::Wait(format!("{} is not ready yet", p.name));
+            }
+        }
         return RotationStep::Complete;
     }
     if let Some(p) = stale.iter().rev().find(|p| !is_leader(p)) {
@@ -246,6 +253,34 @@ mod tests {
             }
         }
         assert_eq!(order, vec!["demo-2", "demo-0", "transfer 2->1", "demo-1"]);
+    }
+
+    #[test]
+    fn a_rollback_completes_only_once_every_member_is_ready() {
+        let raft = FakeRaft::formed("demo", 3);
+        let nodes = raft.statuses();
+        let mut p = pods(3, "old");
+        p.get_mut(&1).unwrap().ready = false;
+        let step = |pods: &BTreeMap<u32, PodView>| {
+            plan(&RotationInputs {
+                target_hash: "old",
+                image: "img",
+                pods,
+                leader: leader(&nodes),
+                start_term: 1,
+                planned_transfers: 0,
+                gate_failing_since: None,
+                now_s: 0,
+                gates: &GATES,
+                rolling_back: true,
+            })
+        };
+        assert_eq!(
+            step(&p),
+            RotationStep::Wait("demo-1 is not ready yet".into())
+        );
+        p.get_mut(&1).unwrap().ready = true;
+        assert_eq!(step(&p), RotationStep::Complete);
     }
 
     #[test]

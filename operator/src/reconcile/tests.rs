@@ -684,6 +684,60 @@ async fn image_change_rolls_pods_through_the_same_gated_restarts() {
 }
 
 #[tokio::test]
+async fn failed_gate_stops_an_image_rollout_without_pushing_the_image_further() {
+    let s = Scenario::new(FakeRaft::formed("demo", 3));
+    s.source(GOOD);
+    s.running(3, GOOD);
+    let mut c = cluster(3, Some(initialized(&hash_of(GOOD))));
+    c.spec.image = "aegis-node:next".into();
+    let status = s.reconcile(&c).await;
+    assert_eq!(status.rollout.as_ref().unwrap().phase, "Rolling");
+    assert!(s
+        .log()
+        .contains(&"DELETE /api/v1/namespaces/ns/pods/demo-2".to_string()));
+
+    // The group loses its leader while the first pod restarts: the gate fails.
+    s.admin.with(|r| r.leader = None);
+    *s.now.lock().unwrap() += 30;
+    let status = s
+        .reconcile(&AegisCluster {
+            status: Some(status),
+            ..c.clone()
+        })
+        .await;
+    let rollout = status.rollout.clone().unwrap();
+    assert_eq!(rollout.phase, "Halted");
+    assert!(rollout.message.contains("no leader"), "{}", rollout.message);
+    assert_eq!(cond(&status, "Degraded").reason, "RolloutHalted");
+    assert!(s.reasons().contains(&"RolloutHalted".to_string()));
+    assert!(
+        !s.log().iter().any(|l| l.starts_with("DELETE")),
+        "no pod is restarted onto the new image after the halt"
+    );
+
+    // Still halted on the next pass, even with the leader back: the same image is not retried.
+    s.admin.with(|r| r.leader = Some(1));
+    let status = s
+        .reconcile(&AegisCluster {
+            status: Some(status),
+            ..c.clone()
+        })
+        .await;
+    assert_eq!(status.rollout.as_ref().unwrap().phase, "Halted");
+    assert!(!s.log().iter().any(|l| l.starts_with("DELETE")));
+
+    // Reverting spec.image (every pod here still runs it) clears the degradation.
+    c.spec.image = "aegis-node:dev".into();
+    let status = s
+        .reconcile(&AegisCluster {
+            status: Some(status),
+            ..c.clone()
+        })
+        .await;
+    assert_ne!(cond(&status, "Degraded").reason, "RolloutHalted");
+}
+
+#[tokio::test]
 async fn member_whose_volume_was_lost_is_removed_re_added_and_promoted() {
     let s = Scenario::new(FakeRaft::formed("demo", 3));
     s.source(GOOD);
