@@ -17,6 +17,7 @@ impl Api {
                 peer_addr: m.peer_addr,
                 client_addr: m.client_addr,
                 voter,
+                incarnation: m.incarnation,
             })
             .collect()
     }
@@ -67,6 +68,7 @@ impl pb::admin_server::Admin for Api {
             digest_index,
             snapshot_index: v.snapshot_index,
             version: env!("CARGO_PKG_VERSION").to_string(),
+            incarnation: self.consensus.incarnation(),
         }))
     }
 
@@ -81,9 +83,11 @@ impl pb::admin_server::Admin for Api {
                 "node id, peer address and client address are required",
             ));
         }
+        // The leader asks the node for its incarnation before adding it.
         let member = Member {
             peer_addr: req.peer_addr,
             client_addr: req.client_addr,
+            incarnation: 0,
         };
         let index = self
             .consensus
