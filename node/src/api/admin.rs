@@ -22,7 +22,11 @@ impl Api {
             .collect()
     }
 
-    fn membership_response(&self, index: u64) -> Response<pb::MembershipResponse> {
+    /// The membership after a change at log `index`, as this node sees it once the
+    /// change reached it (a follower that forwarded the change may see it a moment
+    /// after the leader committed it).
+    async fn membership_response(&self, index: u64) -> Response<pb::MembershipResponse> {
+        self.consensus.wait_membership(index).await;
         Response::new(pb::MembershipResponse {
             header: self.header(index),
             members: self.members(),
@@ -94,7 +98,7 @@ impl pb::admin_server::Admin for Api {
             .add_learner(req.node_id, member)
             .await
             .map_err(|e| consensus_status(&e))?;
-        Ok(self.membership_response(index))
+        Ok(self.membership_response(index).await)
     }
 
     async fn promote(
@@ -108,7 +112,7 @@ impl pb::admin_server::Admin for Api {
             .promote(id)
             .await
             .map_err(|e| consensus_status(&e))?;
-        Ok(self.membership_response(index))
+        Ok(self.membership_response(index).await)
     }
 
     async fn remove_member(
@@ -122,7 +126,7 @@ impl pb::admin_server::Admin for Api {
             .remove(id)
             .await
             .map_err(|e| consensus_status(&e))?;
-        Ok(self.membership_response(index))
+        Ok(self.membership_response(index).await)
     }
 
     async fn transfer_leader(

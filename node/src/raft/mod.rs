@@ -617,6 +617,27 @@ impl Consensus {
         }
     }
 
+    /// Waits (up to the leader wait) until this node's membership is the one
+    /// of log `index` or a later one. Best effort: callers report what they
+    /// see either way.
+    pub async fn wait_membership(&self, index: u64) {
+        let mut rx = self.raft.metrics();
+        let deadline = Instant::now() + self.leader_wait;
+        loop {
+            let seen = rx
+                .borrow_watched()
+                .membership_config
+                .log_id()
+                .as_ref()
+                .map(|l| l.index())
+                .unwrap_or(0);
+            if seen >= index || Instant::now() >= deadline {
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(100), rx.changed()).await;
+        }
+    }
+
     pub async fn add_learner(&self, id: NodeId, member: Member) -> Result<u64, ConsensusError> {
         self.done(ForwardRequest::AddLearner { id, member }).await
     }
