@@ -111,7 +111,10 @@ async fn a_wiped_voter_is_refused_then_removed_re_added_and_caught_up() {
     }
     let promoted = client.member_promote(victim as u64).await.unwrap();
     assert_eq!(promoted.members.iter().filter(|m| m.voter).count(), 3);
-    assert_eq!(wiped.get("during/29").await.unwrap().kv.unwrap().value, b"v");
+    assert_eq!(
+        wiped.get("during/29").await.unwrap().kv.unwrap().value,
+        b"v"
+    );
     assert_eq!(wiped.get("w/0").await.unwrap().kv.unwrap().value, b"v");
     client.put("after", "ok").await.unwrap();
     for n in 1..=3 {

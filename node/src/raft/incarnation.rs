@@ -142,6 +142,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join(TMP), "garbage").unwrap();
         let a = load_or_create(d.path()).unwrap();
-        assert_eq!(parse(&fs::read_to_string(d.path().join(FILE)).unwrap()), Some(a));
+        assert_eq!(
+            parse(&fs::read_to_string(d.path().join(FILE)).unwrap()),
+            Some(a)
+        );
     }
 }
