@@ -246,6 +246,10 @@ pub struct Member {
     pub peer_addr: String,
     pub client_addr: String,
     pub voter: bool,
+    /// The incarnation of the member's data directory the group admitted; a
+    /// node whose own `NodeStatus::incarnation` differs lost its data and
+    /// must be removed and re-added.
+    pub incarnation: u64,
 }
 
 impl From<pb::Member> for Member {
@@ -255,6 +259,7 @@ impl From<pb::Member> for Member {
             peer_addr: m.peer_addr,
             client_addr: m.client_addr,
             voter: m.voter,
+            incarnation: m.incarnation,
         }
     }
 }
@@ -283,6 +288,8 @@ pub struct NodeStatus {
     pub digest_index: u64,
     pub snapshot_index: u64,
     pub version: String,
+    /// This node's own incarnation (random, fixed for its data directory).
+    pub incarnation: u64,
 }
 
 impl From<pb::StatusResponse> for NodeStatus {
@@ -309,6 +316,7 @@ impl From<pb::StatusResponse> for NodeStatus {
             digest_index: s.digest_index,
             snapshot_index: s.snapshot_index,
             version: s.version,
+            incarnation: s.incarnation,
         }
     }
 }

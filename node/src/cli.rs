@@ -70,6 +70,8 @@ pub fn parse_members(s: &str) -> Result<BTreeMap<NodeId, Member>, MembersError> 
         let member = Member {
             peer_addr: peer.to_string(),
             client_addr: client.to_string(),
+            // Learned from the member itself before the group is initialised.
+            incarnation: 0,
         };
         if out.insert(id, member).is_some() {
             return Err(MembersError::Duplicate(id));

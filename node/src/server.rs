@@ -13,7 +13,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::api::Api;
 use crate::cli::{parse_members, Args};
 use crate::metrics::{self, Metrics};
-use crate::raft::{Consensus, StartOptions};
+use crate::raft::{incarnation, Consensus, StartOptions};
 use crate::ticker;
 
 /// Binds an address given as `host:port`. An IP host is bound as given; a
@@ -68,6 +68,8 @@ pub async fn run(
     }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
+    // Before anything else is written there (docs/adr/0009-node-incarnation.md).
+    let incarnation = incarnation::load_or_create(&args.data_dir)?;
 
     let peer_listener = bind(&args.peer_addr, "peer").await?;
     let client_listener = bind(&args.client_addr, "client").await?;
@@ -79,8 +81,8 @@ pub async fn run(
     let consensus = Consensus::start(StartOptions {
         id: args.id,
         data_dir: &args.data_dir,
+        incarnation,
         config: &config,
-        initial_members,
         metrics: metrics.clone(),
     })
     .await?;
@@ -125,12 +127,29 @@ pub async fn run(
         stopped(),
     ));
 
-    tracing::info!(id = args.id, client = %args.client_addr, peer = %args.peer_addr, "node started");
+    // Founders learn each other's incarnations over the peer service before
+    // initialising, so this runs alongside the servers. A misconfigured member
+    // list stops the node.
+    let bootstrap = async {
+        match initial_members {
+            Some(m) => consensus.bootstrap(m).await.context("bootstrap"),
+            None => Ok(()),
+        }
+    };
+
+    tracing::info!(
+        id = args.id,
+        incarnation = format_args!("{incarnation:016x}"),
+        client = %args.client_addr,
+        peer = %args.peer_addr,
+        "node started"
+    );
     let servers = async {
         tokio::try_join!(
             async { client_server.await.context("client server") },
             async { peer_server.await.context("peer server") },
             async { metrics_server.await.context("metrics server") },
+            bootstrap,
         )
     };
     tokio::select! {

@@ -52,6 +52,9 @@ pub struct Member {
     pub peer_addr: String,
     pub client_addr: String,
     pub voter: bool,
+    /// The incarnation of the member's data directory the group admitted; 0 when not
+    /// known (a member the operator is about to add: the leader asks the node itself).
+    pub incarnation: u64,
 }
 
 /// One node's answer to `Status`.
@@ -68,6 +71,9 @@ pub struct NodeStatus {
     /// The membership this node knows; empty on a node that has never joined a group.
     pub members: Vec<Member>,
     pub config_hash: String,
+    /// The node's own incarnation: random, fixed for the life of its data directory
+    /// (0 from a node that does not report one).
+    pub incarnation: u64,
 }
 
 impl NodeStatus {

@@ -15,6 +15,8 @@ pub struct FakeRaft {
     /// Nodes whose data dir holds group state.
     joined: BTreeSet<u64>,
     members: Vec<Member>,
+    /// Each node's data-directory incarnation; a lost volume gets a new one.
+    incarnations: BTreeMap<u64, u64>,
     pub leader: Option<u64>,
     pub term: u64,
     pub lags: BTreeMap<u64, u64>,
@@ -30,6 +32,7 @@ impl FakeRaft {
             running: (1..=n).collect(),
             joined: (1..=n).collect(),
             members: Vec::new(),
+            incarnations: (1..=n).map(|id| (id, 1000 + id)).collect(),
             leader: Some(1),
             term: 1,
             lags: BTreeMap::new(),
@@ -50,7 +53,18 @@ impl FakeRaft {
             peer_addr: names::peer_addr(&self.cluster, "ns", o),
             client_addr: names::client_addr(&self.cluster, "ns", o),
             voter,
+            incarnation: self.incarnation(id),
         }
+    }
+
+    fn incarnation(&self, id: u64) -> u64 {
+        self.incarnations.get(&id).copied().unwrap_or(0)
+    }
+
+    /// A fresh data directory for `id`.
+    fn new_incarnation(&mut self, id: u64) {
+        let next = self.incarnations.values().max().copied().unwrap_or(1000) + 1;
+        self.incarnations.insert(id, next);
     }
 
     pub fn voters(&self) -> Vec<u64> {
@@ -91,6 +105,7 @@ impl FakeRaft {
                 Vec::new()
             },
             config_hash: self.config_hash.clone(),
+            incarnation: self.incarnation(id),
         })
     }
 
@@ -103,7 +118,9 @@ impl FakeRaft {
 
     pub fn start_empty(&mut self, id: u64) {
         self.running.insert(id);
-        self.joined.remove(&id);
+        if self.joined.remove(&id) || !self.incarnations.contains_key(&id) {
+            self.new_incarnation(id);
+        }
     }
 
     pub fn stop(&mut self, id: u64) {
@@ -111,6 +128,13 @@ impl FakeRaft {
     }
 
     pub fn lose_volume(&mut self, id: u64) {
+        self.joined.remove(&id);
+        self.new_incarnation(id);
+    }
+
+    /// A learner the leader added but has not replicated to yet: it answers with an
+    /// empty membership, as the incarnation the group recorded.
+    pub fn not_yet_replicated(&mut self, id: u64) {
         self.joined.remove(&id);
     }
 

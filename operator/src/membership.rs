@@ -91,7 +91,25 @@ fn member_for(cluster: &str, namespace: &str, id: u64) -> Option<Member> {
         peer_addr: names::peer_addr(cluster, namespace, ordinal),
         client_addr: names::client_addr(cluster, namespace, ordinal),
         voter: false,
+        incarnation: 0,
     })
+}
+
+/// True when the node answering for member `m` is not the one the group admitted: its
+/// data directory was replaced (docs/adr/0009-node-incarnation.md). Such a node refuses
+/// the leader's RPCs, so it never catches up on its own and must be removed and re-added.
+/// A learner just added reports an empty membership until the leader's first append
+/// reaches it, with the incarnation the group recorded: not a lost volume.
+fn volume_lost(m: &Member, s: &NodeStatus) -> bool {
+    if s.role == Role::Leader {
+        return false;
+    }
+    if m.incarnation != 0 && s.incarnation != 0 {
+        return m.incarnation != s.incarnation;
+    }
+    // Without incarnations: a voter always holds a membership, so an empty one means
+    // the volume went.
+    m.voter && s.members.is_empty()
 }
 
 pub fn plan(i: &MembershipInputs) -> MembershipStep {
@@ -117,11 +135,11 @@ pub fn plan(i: &MembershipInputs) -> MembershipStep {
         };
     }
 
-    // A pod that answers with no membership while the leader counts it as a member
-    // lost its volume: take it out of the group, it comes back as a learner below.
+    // A pod whose node is not the incarnation the leader counts as a member lost its
+    // volume: take it out of the group, it comes back as a learner below.
     for m in &lead.members {
         if let Some(s) = i.nodes.get(&m.id) {
-            if s.members.is_empty() && s.role != Role::Leader {
+            if volume_lost(m, s) {
                 return MembershipStep::RemoveMember {
                     id: m.id,
                     reason: RemoveReason::VolumeLost,
@@ -362,6 +380,50 @@ mod tests {
         assert!(matches!(&steps[1], MembershipStep::AddLearner(m) if m.id == 3));
         assert!(steps.contains(&MembershipStep::Promote { id: 3 }));
         assert_eq!(raft.voters(), vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_learner_not_yet_replicated_to_is_not_a_lost_volume() {
+        let mut raft = FakeRaft::formed("demo", 3);
+        raft.start_empty(4);
+        raft.add_learner(4).unwrap();
+        // Added, but the leader's first append has not reached it yet.
+        raft.not_yet_replicated(4);
+        let p = pods(4);
+        let nodes = raft.statuses();
+        assert!(nodes[&4].members.is_empty());
+        assert_eq!(
+            plan(&inputs(4, Some(4), &p, &nodes)),
+            MembershipStep::Wait("learner 4 is 500 entries behind".into())
+        );
+        // The same learner after losing its volume is.
+        raft.lose_volume(4);
+        let nodes = raft.statuses();
+        assert_eq!(
+            plan(&inputs(4, Some(4), &p, &nodes)),
+            MembershipStep::RemoveMember {
+                id: 4,
+                reason: RemoveReason::VolumeLost
+            }
+        );
+    }
+
+    #[test]
+    fn a_voter_with_a_new_incarnation_is_a_lost_volume_even_if_it_holds_a_membership() {
+        let mut raft = FakeRaft::formed("demo", 3);
+        raft.lose_volume(2);
+        let mut nodes = raft.statuses();
+        // e.g. restarted with --members: it answers with a membership of its own.
+        let leader_members = nodes[&1].members.clone();
+        nodes.get_mut(&2).unwrap().members = leader_members;
+        let p = pods(3);
+        assert_eq!(
+            plan(&inputs(3, Some(3), &p, &nodes)),
+            MembershipStep::RemoveMember {
+                id: 2,
+                reason: RemoveReason::VolumeLost
+            }
+        );
     }
 
     #[test]

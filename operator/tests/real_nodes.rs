@@ -311,14 +311,13 @@ async fn scale_five_to_seven_and_back_one_change_at_a_time() {
     writer.finish().await;
 }
 
-/// Fails today, on the node side: when the wiped follower answers the leader's next
-/// append with a conflict below what it had acknowledged, the leader's Raft core panics
-/// (openraft `follower log reversion is not allowed without allow_log_reversion`, a
-/// debug assertion), and a later leader simply re-replicates the log into the empty node,
-/// so the node never reports the empty membership that `membership::plan` repairs on.
-/// Run with `--ignored` to see it.
+/// A pod's volume is lost and the pod comes back empty (without `--members`). The node
+/// starts with a new incarnation, so the leader's RPCs, addressed to the incarnation the
+/// group admitted, are refused: it neither acknowledges nor votes, the leader does not
+/// refill it (docs/adr/0009-node-incarnation.md), and it reports the empty membership
+/// `membership::plan` repairs: remove, re-add as a learner (recording the new
+/// incarnation), promote once caught up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "node: a wiped voter panics the leader's Raft core (openraft log-reversion assertion)"]
 async fn wiped_member_is_removed_re_added_and_caught_up() {
     let _serial = SERIAL.lock().await;
     let mut op = Operator::new(BASE_CONFIG);
@@ -328,7 +327,21 @@ async fn wiped_member_is_removed_re_added_and_caught_up() {
 
     let lead = op.leader().await;
     let victim = (1..=5u64).rev().find(|id| *id != lead.node_id).unwrap();
+    let admitted = lead.member(victim).unwrap().incarnation;
+    assert_ne!(admitted, 0);
     op.rt.lose_volume(u32::try_from(victim - 1).unwrap());
+
+    // Until the pod's node answers, the planner has nothing to repair (a real operator
+    // would simply reconcile again); it comes back as a new incarnation.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(s) = op.rt.admin.status(&op.rt.endpoint(victim)).await {
+            assert_ne!(s.incarnation, admitted);
+            break;
+        }
+        assert!(Instant::now() < deadline, "node {victim} did not come back");
+        pause().await;
+    }
 
     let steps = op.reconcile_membership(5, Duration::from_secs(30)).await;
     let got = without_waits(&steps);

@@ -17,11 +17,16 @@ impl Api {
                 peer_addr: m.peer_addr,
                 client_addr: m.client_addr,
                 voter,
+                incarnation: m.incarnation,
             })
             .collect()
     }
 
-    fn membership_response(&self, index: u64) -> Response<pb::MembershipResponse> {
+    /// The membership after a change at log `index`, as this node sees it once the
+    /// change reached it (a follower that forwarded the change may see it a moment
+    /// after the leader committed it).
+    async fn membership_response(&self, index: u64) -> Response<pb::MembershipResponse> {
+        self.consensus.wait_membership(index).await;
         Response::new(pb::MembershipResponse {
             header: self.header(index),
             members: self.members(),
@@ -67,6 +72,7 @@ impl pb::admin_server::Admin for Api {
             digest_index,
             snapshot_index: v.snapshot_index,
             version: env!("CARGO_PKG_VERSION").to_string(),
+            incarnation: self.consensus.incarnation(),
         }))
     }
 
@@ -81,16 +87,18 @@ impl pb::admin_server::Admin for Api {
                 "node id, peer address and client address are required",
             ));
         }
+        // The leader asks the node for its incarnation before adding it.
         let member = Member {
             peer_addr: req.peer_addr,
             client_addr: req.client_addr,
+            incarnation: 0,
         };
         let index = self
             .consensus
             .add_learner(req.node_id, member)
             .await
             .map_err(|e| consensus_status(&e))?;
-        Ok(self.membership_response(index))
+        Ok(self.membership_response(index).await)
     }
 
     async fn promote(
@@ -104,7 +112,7 @@ impl pb::admin_server::Admin for Api {
             .promote(id)
             .await
             .map_err(|e| consensus_status(&e))?;
-        Ok(self.membership_response(index))
+        Ok(self.membership_response(index).await)
     }
 
     async fn remove_member(
@@ -118,7 +126,7 @@ impl pb::admin_server::Admin for Api {
             .remove(id)
             .await
             .map_err(|e| consensus_status(&e))?;
-        Ok(self.membership_response(index))
+        Ok(self.membership_response(index).await)
     }
 
     async fn transfer_leader(

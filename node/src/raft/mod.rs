@@ -3,6 +3,7 @@
 //! membership — and never names an openraft type.
 
 mod forward;
+pub mod incarnation;
 mod log_store;
 mod network;
 mod peer_service;
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aegis_config::ClusterConfig;
 use aegis_proto::raft::raft_peer_client::RaftPeerClient;
 use aegis_proto::raft::raft_peer_server::RaftPeerServer;
-use aegis_proto::raft::RaftPayload;
+use aegis_proto::raft::{IdentityRequest, IdentityResponse, RaftPayload};
 use aegis_state_machine::{Applied, Command, Op};
 use aegis_wal::{Wal, WalOptions};
 use openraft::async_runtime::WatchReceiver;
@@ -54,6 +55,23 @@ pub enum ConsensusError {
     Fatal(String),
 }
 
+/// Why founding a group failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BootstrapError {
+    /// `--members` names an address where another node answers.
+    #[error(
+        "founding member {id} at {addr} answers as node {answered}: check --members \
+         (refusing to initialise the group)"
+    )]
+    WrongNode {
+        id: NodeId,
+        addr: String,
+        answered: NodeId,
+    },
+    #[error("initialising raft: {0}")]
+    Raft(String),
+}
+
 /// A snapshot of this node's Raft view, for status and metrics.
 #[derive(Debug, Clone, Default)]
 pub struct RaftView {
@@ -74,16 +92,17 @@ pub struct RaftView {
 pub struct StartOptions<'a> {
     pub id: NodeId,
     pub data_dir: &'a Path,
+    /// This data directory's incarnation (`incarnation::load_or_create`,
+    /// called before anything else touches the directory).
+    pub incarnation: u64,
     pub config: &'a ClusterConfig,
-    /// The initial membership of a new cluster (every founding node gets
-    /// the same list). `None`: wait to be added as a learner.
-    pub initial_members: Option<BTreeMap<NodeId, Member>>,
     pub metrics: Metrics,
 }
 
 pub struct Consensus {
     raft: Raft,
     id: NodeId,
+    incarnation: u64,
     sm: Arc<SmShared>,
     peers: Mutex<BTreeMap<String, RaftPeerClient<Channel>>>,
     /// How long a request may wait for a leader before "no leader".
@@ -183,21 +202,13 @@ impl Consensus {
         let raft = Raft::new(opts.id, Arc::new(raft_config), network, log, sm)
             .await
             .context("starting raft")?;
-        if let Some(members) = opts.initial_members {
-            if !raft.is_initialized().await? {
-                if let Err(e) = raft.initialize(members).await {
-                    // NotAllowed means a peer's log already reached us: the
-                    // cluster exists, which is what we wanted.
-                    tracing::info!("initialize skipped: {e}");
-                }
-            }
-        }
         let leader_wait = Duration::from_millis(
             (millis(c.raft.election_timeout_max_ms) * 4).max(2000) + rpc_timeout.as_millis() as u64,
         );
         Ok(Arc::new(Consensus {
             raft,
             id: opts.id,
+            incarnation: opts.incarnation,
             sm: shared,
             peers: Mutex::new(BTreeMap::new()),
             leader_wait,
@@ -212,6 +223,145 @@ impl Consensus {
         self.id
     }
 
+    /// This node's incarnation (docs/adr/0009-node-incarnation.md).
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    /// True once this node belongs to a group: it initialised one or some
+    /// leader's log reached it.
+    fn has_membership(&self) -> bool {
+        let rx = self.raft.metrics();
+        let m = rx.borrow_watched();
+        let has = m.membership_config.membership().nodes().next().is_some();
+        has
+    }
+
+    /// Asks the node at `member`'s peer address who it is.
+    async fn identity_of(&self, member: &Member) -> Result<IdentityResponse, tonic::Status> {
+        let mut client = self
+            .peer(member)
+            .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
+        let mut request = tonic::Request::new(IdentityRequest {});
+        request.set_timeout(self.rpc_timeout);
+        client.identity(request).await.map(|r| r.into_inner())
+    }
+
+    /// Founds a group of `founders` (every founding node is given the same
+    /// list). Each founder's incarnation is learned first, from the founder
+    /// itself, retrying until all have answered; so every founder initialises
+    /// with the same membership, incarnations included. Returns without
+    /// initialising when this node already belongs to a group, or when a
+    /// founder does (the group exists; its leader will replicate to us if we
+    /// are still the member it admitted, and refuse us if our data was wiped).
+    ///
+    /// Runs while the peer service serves, since the founders ask each other.
+    pub async fn bootstrap(
+        &self,
+        founders: BTreeMap<NodeId, Member>,
+    ) -> Result<(), BootstrapError> {
+        let mut backoff = Duration::from_millis(50);
+        let mut reported = Instant::now();
+        loop {
+            if self.has_membership() {
+                return Ok(());
+            }
+            let asked = futures::future::join_all(
+                founders
+                    .iter()
+                    .filter(|(id, _)| **id != self.id)
+                    .map(|(id, m)| async move { (*id, m, self.identity_of(m).await) }),
+            )
+            .await;
+            let mut members = founders.clone();
+            if let Some(me) = members.get_mut(&self.id) {
+                me.incarnation = self.incarnation;
+            }
+            let mut silent = Vec::new();
+            let mut grouped = None;
+            for (id, m, answer) in asked {
+                match answer {
+                    Ok(r) if r.node_id != id => {
+                        return Err(BootstrapError::WrongNode {
+                            id,
+                            addr: m.peer_addr.clone(),
+                            answered: r.node_id,
+                        })
+                    }
+                    Ok(r) => {
+                        if r.initialized {
+                            grouped = Some(id);
+                        }
+                        if let Some(member) = members.get_mut(&id) {
+                            member.incarnation = r.incarnation;
+                        }
+                    }
+                    Err(e) => silent.push(format!("{id} ({})", e.message())),
+                }
+            }
+            if let Some(id) = grouped {
+                tracing::info!(
+                    "founding member {id} already belongs to a group: not initialising; \
+                     waiting to be replicated to (or to be re-added, if this data directory is new)"
+                );
+                return Ok(());
+            }
+            if silent.is_empty() {
+                return match self.raft.initialize(members).await {
+                    Ok(()) => {
+                        tracing::info!("initialised the group");
+                        Ok(())
+                    }
+                    // A peer's log reached us meanwhile: the group exists.
+                    Err(openraft::errors::RaftError::APIError(
+                        e @ openraft::errors::InitializeError::NotAllowed(_),
+                    )) => {
+                        tracing::info!("initialize skipped: {e}");
+                        Ok(())
+                    }
+                    Err(e) => Err(BootstrapError::Raft(e.to_string())),
+                };
+            }
+            if reported.elapsed() >= Duration::from_secs(5) {
+                reported = Instant::now();
+                tracing::info!(
+                    "waiting for founding members to answer before initialising: {}",
+                    silent.join(", ")
+                );
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// The identity of a node about to be added as a learner, asked until it
+    /// answers or `leader_wait / 2` passes (the node may still be starting).
+    async fn joining_identity(&self, id: NodeId, member: &Member) -> Result<u64, ForwardError> {
+        let deadline = Instant::now() + self.leader_wait / 2;
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            match self.identity_of(member).await {
+                Ok(r) if r.node_id == id => return Ok(r.incarnation),
+                Ok(r) => {
+                    return Err(ForwardError::Refused(format!(
+                        "node {id} cannot be added: {} answers as node {}",
+                        member.peer_addr, r.node_id
+                    )))
+                }
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(ForwardError::Refused(format!(
+                        "node {id} cannot be added: no identity from {}: {}",
+                        member.peer_addr,
+                        e.message()
+                    )))
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(200));
+        }
+    }
+
     pub fn sm(&self) -> &Arc<SmShared> {
         &self.sm
     }
@@ -219,6 +369,7 @@ impl Consensus {
     pub fn peer_service(self: &Arc<Self>) -> RaftPeerServer<PeerService> {
         RaftPeerServer::new(PeerService {
             consensus: self.clone(),
+            mismatch_logged: Mutex::new(None),
         })
         .max_decoding_message_size(64 << 20)
     }
@@ -401,7 +552,22 @@ impl Consensus {
                 }
             }
             ForwardRequest::ReadIndex => self.read_index().await.map(ForwardReply::ReadIndex),
-            ForwardRequest::AddLearner { id, member } => {
+            ForwardRequest::AddLearner { id, mut member } => {
+                // The group admits this incarnation of the node: if its data
+                // directory is later replaced, it refuses our RPCs instead of
+                // acknowledging from an empty log (docs/adr/0009).
+                member.incarnation = self.joining_identity(id, &member).await?;
+                if let Some((known, _)) = self.view().members.get(&id) {
+                    // Re-adding keeps the recorded member (openraft does not
+                    // overwrite it), so a new incarnation needs a removal first.
+                    if known.incarnation != member.incarnation {
+                        return Err(ForwardError::Refused(format!(
+                            "node {id} is a member recorded with incarnation {:016x}, but now \
+                             answers with {:016x} (its data directory was replaced): remove it first",
+                            known.incarnation, member.incarnation
+                        )));
+                    }
+                }
                 // Not blocking: catching up may take longer than a request may wait;
                 // callers watch the learner's lag in status, then promote.
                 let r = self
@@ -534,6 +700,27 @@ impl Consensus {
             Ok(Ok(_)) => Ok(index),
             Ok(Err(_)) => Err(ConsensusError::Fatal("state machine stopped".into())),
             Err(_) => Err(ConsensusError::NoLeader),
+        }
+    }
+
+    /// Waits (up to the leader wait) until this node's membership is the one
+    /// of log `index` or a later one. Best effort: callers report what they
+    /// see either way.
+    pub async fn wait_membership(&self, index: u64) {
+        let mut rx = self.raft.metrics();
+        let deadline = Instant::now() + self.leader_wait;
+        loop {
+            let seen = rx
+                .borrow_watched()
+                .membership_config
+                .log_id()
+                .as_ref()
+                .map(|l| l.index())
+                .unwrap_or(0);
+            if seen >= index || Instant::now() >= deadline {
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(100), rx.changed()).await;
         }
     }
 

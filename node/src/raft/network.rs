@@ -21,6 +21,12 @@ use super::types::{decode, encode, Member, NodeId, Snapshot, TypeConfig, Vote};
 /// Snapshot bytes per streamed chunk.
 const SNAPSHOT_CHUNK: usize = 1 << 20;
 
+/// Request metadata carrying the incarnation the sender has recorded for the
+/// target (decimal). The target refuses when it is non-zero and not its own.
+pub const EXPECTED_INCARNATION: &str = "aegis-expected-incarnation";
+/// Start of the FAILED_PRECONDITION message of that refusal.
+pub const INCARNATION_MISMATCH: &str = "incarnation mismatch";
+
 /// Opens a lazily-connected channel: a peer that is down costs nothing until
 /// an RPC is attempted, and reconnects on its own when it returns.
 pub fn channel(addr: &str, connect_timeout: Duration) -> Result<Channel, tonic::transport::Error> {
@@ -42,6 +48,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     async fn new_client(&mut self, target: NodeId, node: &Member) -> PeerConnection {
         PeerConnection {
             target,
+            expected_incarnation: node.incarnation,
             client: channel(&node.peer_addr, self.connect_timeout)
                 .map(RaftPeerClient::new)
                 .map_err(|e| e.to_string()),
@@ -51,7 +58,21 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 
 pub struct PeerConnection {
     target: NodeId,
+    /// The target's incarnation as the membership records it; sent with
+    /// every RPC so a target whose data was wiped refuses instead of
+    /// answering from an empty log.
+    expected_incarnation: u64,
     client: Result<RaftPeerClient<Channel>, String>,
+}
+
+/// Adds the expected incarnation to an outgoing request (nothing for 0).
+fn expect_incarnation<T>(request: &mut tonic::Request<T>, incarnation: u64) {
+    if incarnation == 0 {
+        return;
+    }
+    if let Ok(v) = incarnation.to_string().parse() {
+        request.metadata_mut().insert(EXPECTED_INCARNATION, v);
+    }
 }
 
 /// Peer replies carry `Result<T, String>`: an error string is a failure
@@ -84,6 +105,7 @@ impl PeerConnection {
         let data = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let mut request = tonic::Request::new(RaftPayload { data });
         request.set_timeout(option.hard_ttl());
+        expect_incarnation(&mut request, self.expected_incarnation);
         let resp = f(self.client()?, request)
             .await
             .map_err(|s| status_error(self.target, s))?;
@@ -97,8 +119,18 @@ fn status_error(target: NodeId, s: tonic::Status) -> RPCError<TypeConfig> {
         tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
             RPCError::Unreachable(Unreachable::from_string(msg))
         }
+        // The node at the target's address is not the member we admitted (its
+        // data was wiped): to Raft it is as good as down. Unreachable makes
+        // the replication back off; nothing it said reaches the Raft core.
+        tonic::Code::FailedPrecondition if is_incarnation_mismatch(&s) => {
+            RPCError::Unreachable(Unreachable::from_string(msg))
+        }
         _ => RPCError::Network(NetworkError::from_string(msg)),
     }
+}
+
+pub fn is_incarnation_mismatch(s: &tonic::Status) -> bool {
+    s.code() == tonic::Code::FailedPrecondition && s.message().starts_with(INCARNATION_MISMATCH)
 }
 
 impl RaftNetworkV2<TypeConfig> for PeerConnection {
@@ -172,6 +204,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
             .map_err(|e| StreamingError::Unreachable(Unreachable::from_string(e)))?;
         let mut request = tonic::Request::new(tokio_stream::iter(chunks));
         request.set_timeout(option.hard_ttl().max(Duration::from_secs(30)));
+        expect_incarnation(&mut request, self.expected_incarnation);
         let target = self.target;
         let send = async move { client.install_snapshot(request).await };
         tokio::select! {

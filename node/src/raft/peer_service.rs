@@ -1,19 +1,59 @@
 //! Incoming Raft RPCs from peers, and requests followers forward to us.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aegis_proto::raft::raft_peer_server::RaftPeer;
-use aegis_proto::raft::{RaftPayload, SnapshotChunk};
+use aegis_proto::raft::{IdentityRequest, IdentityResponse, RaftPayload, SnapshotChunk};
 use futures::StreamExt;
 use serde::{de::DeserializeOwned, Serialize};
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::forward::ForwardRequest;
+use super::network::{EXPECTED_INCARNATION, INCARNATION_MISMATCH};
 use super::types::{decode, encode, SnapshotMeta, Vote};
 use super::Consensus;
 
+/// At most one log line per this interval about refused RPCs: a leader
+/// retries (and heartbeats) far more often than anyone reads logs.
+const MISMATCH_LOG_EVERY: Duration = Duration::from_secs(10);
+
 pub struct PeerService {
     pub consensus: Arc<Consensus>,
+    pub mismatch_logged: Mutex<Option<Instant>>,
+}
+
+impl PeerService {
+    /// Refuses a Raft RPC meant for another incarnation of this node: the
+    /// sender admitted a member whose data this node no longer has (its data
+    /// directory was wiped), so nothing this node could answer would be true
+    /// of that member. A missing or 0 expectation is not checked.
+    fn check_incarnation(&self, md: &MetadataMap) -> Result<(), Status> {
+        let Some(v) = md.get(EXPECTED_INCARNATION) else {
+            return Ok(());
+        };
+        let expected = v
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| Status::invalid_argument(format!("bad {EXPECTED_INCARNATION}")))?;
+        let own = self.consensus.incarnation;
+        if expected == 0 || expected == own {
+            return Ok(());
+        }
+        let msg = format!(
+            "{INCARNATION_MISMATCH}: expected {expected:016x}, this node is {own:016x} \
+             (its data directory was replaced; remove and re-add it as a learner)"
+        );
+        if let Ok(mut last) = self.mismatch_logged.lock() {
+            if last.is_none_or(|t| t.elapsed() >= MISMATCH_LOG_EVERY) {
+                *last = Some(Instant::now());
+                tracing::warn!("refusing Raft RPCs: {msg}");
+            }
+        }
+        Err(Status::failed_precondition(msg))
+    }
 }
 
 fn reply<T: Serialize>(r: &T) -> Result<Response<RaftPayload>, Status> {
@@ -49,14 +89,17 @@ impl RaftPeer for PeerService {
         &self,
         r: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
+        self.check_incarnation(r.metadata())?;
         relay(r, |req| self.consensus.raft.append_entries(req)).await
     }
 
     async fn vote(&self, r: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        self.check_incarnation(r.metadata())?;
         relay(r, |req| self.consensus.raft.vote(req)).await
     }
 
     async fn pre_vote(&self, r: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        self.check_incarnation(r.metadata())?;
         relay(r, |req| self.consensus.raft.pre_vote(req)).await
     }
 
@@ -64,6 +107,7 @@ impl RaftPeer for PeerService {
         &self,
         r: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
+        self.check_incarnation(r.metadata())?;
         relay(r, |req| self.consensus.raft.handle_transfer_leader(req)).await
     }
 
@@ -71,6 +115,7 @@ impl RaftPeer for PeerService {
         &self,
         r: Request<Streaming<SnapshotChunk>>,
     ) -> Result<Response<RaftPayload>, Status> {
+        self.check_incarnation(r.metadata())?;
         let mut stream = r.into_inner();
         let mut header: Option<(Vote, SnapshotMeta)> = None;
         let mut data = Vec::new();
@@ -103,5 +148,16 @@ impl RaftPeer for PeerService {
         let req: ForwardRequest = request(r)?;
         let res = self.consensus.handle_forwarded(req).await;
         reply(&res)
+    }
+
+    async fn identity(
+        &self,
+        _r: Request<IdentityRequest>,
+    ) -> Result<Response<IdentityResponse>, Status> {
+        Ok(Response::new(IdentityResponse {
+            node_id: self.consensus.id,
+            incarnation: self.consensus.incarnation,
+            initialized: self.consensus.has_membership(),
+        }))
     }
 }

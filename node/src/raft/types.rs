@@ -4,11 +4,20 @@
 use aegis_state_machine::{Applied, Command};
 use serde::{Deserialize, Serialize};
 
-/// Where a member can be reached.
+/// Where a member can be reached, and which incarnation of its data directory
+/// the group admitted (docs/adr/0009-node-incarnation.md).
+///
+/// Encoded with postcard, which is not self-describing: adding `incarnation`
+/// changed the encoding of membership log entries and snapshot metadata, and
+/// data directories written before it cannot be read (nor are they accepted:
+/// see `incarnation::load_or_create`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     pub peer_addr: String,
     pub client_addr: String,
+    /// 0: not known (e.g. as given to `--members` or `add_learner`, before
+    /// the identity exchange fills it in); peers do not check a 0.
+    pub incarnation: u64,
 }
 
 openraft::declare_raft_types!(

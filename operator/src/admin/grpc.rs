@@ -84,6 +84,7 @@ fn members(list: Vec<aegis_proto::v1::Member>) -> Vec<Member> {
             peer_addr: m.peer_addr,
             client_addr: m.client_addr,
             voter: m.voter,
+            incarnation: m.incarnation,
         })
         .collect()
 }
@@ -106,6 +107,7 @@ impl ClusterAdmin for GrpcClusterAdmin {
             lags: r.lags.iter().map(|l| (l.follower_id, l.lag)).collect(),
             members: members(r.members),
             config_hash: r.config_hash,
+            incarnation: r.incarnation,
         })
     }
 

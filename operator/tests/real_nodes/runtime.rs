@@ -298,6 +298,7 @@ impl PodRuntime {
             peer_addr: a.peer.clone(),
             client_addr: a.client.clone(),
             voter: m.voter,
+            incarnation: m.incarnation,
         }
     }
 

@@ -127,10 +127,20 @@ pub fn member_table(members: &[Member]) -> String {
                 if m.voter { "voter" } else { "learner" }.into(),
                 m.peer_addr.clone(),
                 m.client_addr.clone(),
+                incarnation(m.incarnation),
             ]
         })
         .collect();
-    table(&["ID", "KIND", "PEER", "CLIENT"], &rows)
+    table(&["ID", "KIND", "PEER", "CLIENT", "INCARNATION"], &rows)
+}
+
+/// As the node logs and reports it in errors: 16 hex digits; "-" when unknown.
+fn incarnation(i: u64) -> String {
+    if i == 0 {
+        "-".into()
+    } else {
+        format!("{i:016x}")
+    }
 }
 
 #[cfg(test)]
@@ -154,6 +164,7 @@ mod tests {
             digest_index: 99,
             snapshot_index: 0,
             version: "0.1.0".into(),
+            incarnation: 7,
         }
     }
 
@@ -187,6 +198,21 @@ mod tests {
         let json = serde_json::to_value(&rows[1]).unwrap();
         assert_eq!(json["node_id"], 2);
         assert_eq!(json["endpoint"], "http://b:2");
+        assert_eq!(json["incarnation"], 7);
+    }
+
+    #[test]
+    fn member_table_shows_recorded_incarnations() {
+        let t = member_table(&[Member {
+            id: 3,
+            peer_addr: "p:1".into(),
+            client_addr: "c:1".into(),
+            voter: true,
+            incarnation: 0xab,
+        }]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].ends_with("INCARNATION"));
+        assert!(lines[1].ends_with("00000000000000ab"), "{t}");
     }
 
     #[test]
