@@ -28,6 +28,9 @@ pub struct EpochOptions {
     pub settle: Duration,
     /// Whether failpoint faults may be drawn (needs a failpoints build).
     pub failpoints: bool,
+    /// Injected first, in order, before the random draws (each one uses
+    /// up a round).
+    pub first_faults: Vec<Fault>,
     /// End with kill -9 of every node under load, then a restart.
     pub kill_all: bool,
     /// Where to keep the history and digests; not kept when `None`.
@@ -43,6 +46,7 @@ impl EpochOptions {
             fault_hold: Duration::from_secs(3),
             settle: Duration::from_secs(1),
             failpoints: false,
+            first_faults: Vec::new(),
             kill_all: true,
             out_dir: None,
             search_limit: 5_000_000,
@@ -167,15 +171,18 @@ pub async fn run_epoch(
     tokio::time::sleep(Duration::from_millis(800)).await;
     let mut injected = Vec::new();
     for round in 0..opts.rounds {
-        let fault = Fault::random(rng, opts.failpoints);
-        let inj = faults::inject(cluster, fault, rng).await?;
+        let fault = match opts.first_faults.get(round) {
+            Some(f) => *f,
+            None => Fault::random(rng, opts.failpoints),
+        };
+        let mut inj = faults::inject(cluster, fault, rng).await?;
         let at = recorder.now_ns() as f64 / 1e9;
         eprintln!(
             "[{}] {at:.3}s round {round}: {:?} on nodes {:?} (effective: {})",
             opts.run, inj.fault, inj.nodes, inj.effective
         );
         faults::hold(&inj, opts.fault_hold).await;
-        faults::heal(cluster, &inj).await?;
+        faults::heal(cluster, &mut inj).await?;
         eprintln!(
             "[{}] {:.3}s healed",
             opts.run,
@@ -191,20 +198,14 @@ pub async fn run_epoch(
     }
     if opts.kill_all {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        for n in 1..=cluster.size() {
-            cluster.dev.kill(n)?;
-        }
+        let inj = faults::inject(cluster, Fault::KillAll, rng).await?;
         eprintln!(
             "[{}] {:.3}s kill -9 of all {} nodes under load",
             opts.run,
             recorder.now_ns() as f64 / 1e9,
             cluster.size()
         );
-        injected.push(Injected {
-            fault: Fault::KillLeader,
-            nodes: (1..=cluster.size()).collect(),
-            effective: true,
-        });
+        injected.push(inj);
         tokio::time::sleep(Duration::from_millis(300)).await;
         for n in 1..=cluster.size() {
             cluster.dev.start(n)?;
