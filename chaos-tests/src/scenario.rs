@@ -153,6 +153,25 @@ pub fn spawn_sampler(
     (stop, task)
 }
 
+/// The revision of the last acknowledged change under `prefix`: what a
+/// prefix watcher must have delivered by the end. Only changes count — a
+/// failed compare-and-swap or a delete that found nothing answers with a
+/// revision but makes no event, and waiting for one would never end.
+pub fn watch_target(records: &[Record], prefix: &str) -> u64 {
+    records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Ok && r.key.starts_with(prefix))
+        .filter(|r| match r.op {
+            OpKind::Put | OpKind::GuardedPut => true,
+            OpKind::Cas => r.result.get("succeeded").and_then(|v| v.as_bool()) == Some(true),
+            OpKind::Delete => r.result_u64("deleted").is_some_and(|d| d > 0),
+            _ => false,
+        })
+        .filter_map(Record::revision)
+        .max()
+        .unwrap_or(0)
+}
+
 /// Runs one epoch on `cluster`. Violations are returned in the report, not
 /// as errors; errors mean the harness itself could not do its job.
 pub async fn run_epoch(
@@ -255,14 +274,7 @@ pub async fn run_epoch(
         .collect();
 
     // The watcher must catch up to the last committed write it watches.
-    let prefix = cfg.kv_prefix();
-    let target = recorder
-        .snapshot()
-        .iter()
-        .filter(|r| r.outcome == Outcome::Ok && r.key.starts_with(&prefix) && r.op != OpKind::Get)
-        .filter_map(Record::revision)
-        .max()
-        .unwrap_or(0);
+    let target = watch_target(&recorder.snapshot(), &cfg.kv_prefix());
     workload.finish_watch(target, Duration::from_secs(20)).await;
 
     let (converged, last) = cluster
@@ -330,4 +342,48 @@ pub async fn run_epoch(
         history,
         seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(op: OpKind, key: &str, result: serde_json::Value) -> Record {
+        Record {
+            client: "t".into(),
+            op,
+            key: key.into(),
+            value: serde_json::Value::Null,
+            result,
+            call_ns: 0,
+            return_ns: 1,
+            outcome: Outcome::Ok,
+        }
+    }
+
+    #[test]
+    fn watch_target_counts_only_changes() {
+        let records = vec![
+            rec(OpKind::Put, "r/kv/0", json!({"revision": 4})),
+            rec(
+                OpKind::Cas,
+                "r/kv/1",
+                json!({"revision": 6, "succeeded": true}),
+            ),
+            // No event at these revisions: nothing to wait for.
+            rec(
+                OpKind::Cas,
+                "r/kv/1",
+                json!({"revision": 9, "succeeded": false}),
+            ),
+            rec(
+                OpKind::Delete,
+                "r/kv/2",
+                json!({"revision": 10, "deleted": 0}),
+            ),
+            rec(OpKind::Get, "r/kv/0", json!({"revision": 11})),
+            rec(OpKind::Put, "r/other", json!({"revision": 12})),
+        ];
+        assert_eq!(watch_target(&records, "r/kv/"), 6);
+    }
 }

@@ -12,11 +12,11 @@
 use std::time::Duration;
 
 use aegis_chaos::check::{check_history, digest};
-use aegis_chaos::history::{OpKind, Outcome, Record, Recorder};
+use aegis_chaos::history::{OpKind, Outcome, Recorder};
 use aegis_chaos::netns::{self, NetCluster, Shaping};
 use aegis_chaos::node_bin::{self, Variant};
 use aegis_chaos::rng::Rng;
-use aegis_chaos::scenario::{read_back, spawn_sampler};
+use aegis_chaos::scenario::{read_back, spawn_sampler, watch_target};
 use aegis_chaos::workload::{Workload, WorkloadConfig};
 use aegis_client::ClientConfig;
 
@@ -197,15 +197,7 @@ async fn network_faults_keep_every_property() {
             lost.push(k.clone());
         }
     }
-    let target = recorder
-        .snapshot()
-        .iter()
-        .filter(|r| {
-            r.outcome == Outcome::Ok && r.key.starts_with(&cfg.kv_prefix()) && r.op != OpKind::Get
-        })
-        .filter_map(Record::revision)
-        .max()
-        .unwrap_or(0);
+    let target = watch_target(&recorder.snapshot(), &cfg.kv_prefix());
     workload.finish_watch(target, Duration::from_secs(20)).await;
     let (converged, last) = prober
         .converge(recorder.now_ns(), Duration::from_secs(30))
