@@ -12,7 +12,7 @@ secs="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(sm_apply config_envelope proto_decode)
+  targets=(sm_apply config_envelope proto_decode request_validate)
 fi
 for t in "${targets[@]}"; do
   echo "== fuzzing $t for ${secs}s"

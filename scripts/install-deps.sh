@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build and tests need beyond the Rust toolchain, only when
 # missing: Debian's prometheus (the agent's live integration test scrapes real
-# nodes), iproute2 (network-namespace fault tests) and protobuf-compiler (the
+# nodes), iproute2 (network-namespace fault tests), iptables (their delay
+# and loss steps on kernels without the netem qdisc) and protobuf-compiler (the
 # bench's etcd-client compiles etcd's protos with protoc; our own protos use
 # protox and need no protoc).
 set -euo pipefail
@@ -9,6 +10,7 @@ need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v tc >/dev/null 2>&1 || need+=(iproute2)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 # etcd's protos import Google's well-known types, which Debian ships apart from protoc.
 [ -f /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)

@@ -273,6 +273,9 @@ pub enum Fault {
     /// Restart one node with a failpoint that crashes it on apply now and
     /// then; healed by restarting it without.
     CrashOnApply,
+    /// kill -9 of every node under load, then a restart of all (the end of
+    /// each epoch; never drawn by [`Fault::random`]).
+    KillAll,
 }
 
 impl Fault {
@@ -281,22 +284,42 @@ impl Fault {
         matches!(self, Fault::SlowFsync { .. } | Fault::CrashOnApply)
     }
 
+    /// The `kind` it is reported under.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Fault::KillLeader => "kill_leader",
+            Fault::KillFollower => "kill_follower",
+            Fault::KillTwo => "kill_two",
+            Fault::PauseLeader { .. } => "pause_leader",
+            Fault::PauseFollower { .. } => "pause_follower",
+            Fault::SlowFsync { .. } => "slow_fsync",
+            Fault::CrashOnApply => "crash_on_apply",
+            Fault::KillAll => "kill_all",
+        }
+    }
+
+    /// A random fault. With `failpoints`, half the draws are failpoint
+    /// faults (slow fsync or crash on apply), so a short run sees both.
     pub fn random(rng: &mut Rng, failpoints: bool) -> Fault {
-        let n = if failpoints { 7 } else { 5 };
-        match rng.below(n) {
+        if failpoints && rng.below(2) == 0 {
+            return if rng.below(2) == 0 {
+                Fault::SlowFsync {
+                    ms: 50 + rng.below(200),
+                }
+            } else {
+                Fault::CrashOnApply
+            };
+        }
+        match rng.below(5) {
             0 => Fault::KillLeader,
             1 => Fault::KillFollower,
             2 => Fault::KillTwo,
             3 => Fault::PauseLeader {
                 ms: 1500 + rng.below(2500),
             },
-            4 => Fault::PauseFollower {
+            _ => Fault::PauseFollower {
                 ms: 1000 + rng.below(3000),
             },
-            5 => Fault::SlowFsync {
-                ms: 50 + rng.below(200),
-            },
-            _ => Fault::CrashOnApply,
         }
     }
 }
@@ -308,6 +331,9 @@ pub struct Injected {
     pub nodes: Vec<usize>,
     /// False when the fault could not be applied (e.g. failpoints not armed).
     pub effective: bool,
+    /// For crash on apply: whether the node did crash while armed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crashed: Option<bool>,
 }
 
 fn followers(leader: usize, size: usize) -> Vec<usize> {
@@ -316,12 +342,24 @@ fn followers(leader: usize, size: usize) -> Vec<usize> {
 
 /// Injects `fault`; the caller holds it for a while and then calls [`heal`].
 pub async fn inject(c: &mut Cluster, fault: Fault, rng: &mut Rng) -> Result<Injected, FaultError> {
+    if fault == Fault::KillAll {
+        for n in 1..=c.size() {
+            c.dev.kill(n)?;
+        }
+        return Ok(Injected {
+            fault,
+            nodes: (1..=c.size()).collect(),
+            effective: true,
+            crashed: None,
+        });
+    }
     let leader = c.wait_leader(Duration::from_secs(20)).await?;
     let fs = followers(leader, c.size());
     let pick = |rng: &mut Rng| fs[rng.below(fs.len() as u64) as usize];
     let mut effective = true;
     let nodes = match fault {
-        Fault::KillLeader => {
+        // (KillAll returned above.)
+        Fault::KillLeader | Fault::KillAll => {
             c.dev.kill(leader)?;
             vec![leader]
         }
@@ -365,6 +403,7 @@ pub async fn inject(c: &mut Cluster, fault: Fault, rng: &mut Rng) -> Result<Inje
         fault,
         nodes,
         effective,
+        crashed: None,
     })
 }
 
@@ -400,8 +439,13 @@ pub async fn hold(inj: &Injected, default: Duration) {
 }
 
 /// Undoes an injected fault: resumes paused nodes, restarts killed ones and
-/// clears failpoints.
-pub async fn heal(c: &mut Cluster, inj: &Injected) -> Result<(), FaultError> {
+/// clears failpoints. For a crash on apply, first notes whether the node
+/// crashed.
+pub async fn heal(c: &mut Cluster, inj: &mut Injected) -> Result<(), FaultError> {
+    if inj.fault == Fault::CrashOnApply {
+        let crashed = inj.nodes.iter().any(|&n| c.dev.pid(n).is_none());
+        inj.crashed = Some(crashed);
+    }
     for &n in &inj.nodes {
         match inj.fault {
             Fault::PauseLeader { .. } | Fault::PauseFollower { .. } => c.dev.cont(n)?,

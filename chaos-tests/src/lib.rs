@@ -9,6 +9,7 @@
 //! network namespaces to cut, delay and flap their links.
 
 pub mod check;
+pub mod delay_proxy;
 pub mod faults;
 pub mod history;
 pub mod netns;

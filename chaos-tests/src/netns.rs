@@ -1,18 +1,26 @@
 //! Real node processes in Linux network namespaces, one per node, joined
 //! by veth pairs to a bridge in a hub namespace, so links can be cut
-//! (blackhole routes), delayed or made lossy (`tc netem`) and flapped
-//! (`ip link set down/up`). The test process reaches the nodes through
-//! one more veth pair from the root namespace into the hub.
+//! (blackhole routes), delayed and made lossy, and flapped (`ip link set
+//! down/up`). The test process reaches the nodes through one more veth pair
+//! from the root namespace into the hub.
+//!
+//! Delay and loss come from `tc netem` where the kernel has it; otherwise
+//! ([`Shaping::Iptables`]) loss is iptables `statistic` DROP rules and
+//! delay is a [`DelayProxy`] in the test process that the node's peer
+//! connections are steered through by DNAT rules (see [`shaping`]).
 //!
 //! Needs root and iproute2; [`available`] says why not when it cannot run.
 //! Every name carries a per-process tag, and everything is removed on drop.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use aegis_client::{Client, ClientConfig};
 
+use crate::delay_proxy::DelayProxy;
 use crate::faults::{probe_client, Prober};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +38,10 @@ pub enum NetnsError {
 }
 
 fn run(cmd: &[&str]) -> Result<(), NetnsError> {
+    output(cmd).map(|_| ())
+}
+
+fn output(cmd: &[&str]) -> Result<String, NetnsError> {
     let out = Command::new(cmd[0])
         .args(&cmd[1..])
         .output()
@@ -38,7 +50,7 @@ fn run(cmd: &[&str]) -> Result<(), NetnsError> {
             source,
         })?;
     if out.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(NetnsError::Command {
             cmd: cmd.join(" "),
@@ -76,6 +88,96 @@ pub fn netem_available() -> bool {
     ok
 }
 
+/// How delay and loss are made on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shaping {
+    /// `tc netem` on both ends of the node's veth pair.
+    Netem,
+    /// Loss: iptables `statistic --mode random` DROP rules. Delay: the
+    /// node's peer connections (both the ones it opens and the ones opened
+    /// to it) are DNAT-ed to a [`DelayProxy`] in the test process, and the
+    /// connections that existed before are reset so they reconnect
+    /// through it.
+    Iptables,
+}
+
+/// netem when the kernel has it, else iptables (statistic, nat and
+/// conntrack matches); the error says why neither works.
+pub fn shaping() -> Result<Shaping, String> {
+    if netem_available() {
+        return Ok(Shaping::Netem);
+    }
+    let probe = format!("aegis-ipt-{}", std::process::id());
+    run(&["ip", "netns", "add", &probe]).map_err(|e| format!("`ip netns` unavailable: {e}"))?;
+    let in_ns = |rule: &[&str]| {
+        let mut cmd = vec!["ip", "netns", "exec", &probe, "iptables", "-w"];
+        cmd.extend_from_slice(rule);
+        run(&cmd)
+    };
+    let r = in_ns(&[
+        "-A",
+        "INPUT",
+        "-m",
+        "statistic",
+        "--mode",
+        "random",
+        "--probability",
+        "0.5",
+        "-j",
+        "DROP",
+    ])
+    .and_then(|_| {
+        in_ns(&[
+            "-t",
+            "nat",
+            "-A",
+            "OUTPUT",
+            "-p",
+            "tcp",
+            "-d",
+            "10.0.0.1",
+            "--dport",
+            "1",
+            "-j",
+            "DNAT",
+            "--to-destination",
+            "10.0.0.2:2",
+        ])
+    })
+    .and_then(|_| {
+        in_ns(&[
+            "-A",
+            "OUTPUT",
+            "-p",
+            "tcp",
+            "--dport",
+            "1",
+            "-m",
+            "conntrack",
+            "!",
+            "--ctstate",
+            "DNAT",
+            "-j",
+            "REJECT",
+            "--reject-with",
+            "tcp-reset",
+        ])
+    });
+    let _ = run(&["ip", "netns", "del", &probe]);
+    r.map(|_| Shaping::Iptables)
+        .map_err(|e| format!("no netem qdisc, and iptables cannot shape here: {e}"))
+}
+
+/// Evidence that a delay or loss step acted on the link.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkEffect {
+    /// Connections and bytes that went through the delay proxy.
+    pub proxied_connections: u64,
+    pub proxied_bytes: u64,
+    /// Packets the loss rules dropped.
+    pub dropped_packets: u64,
+}
+
 pub struct NetCluster {
     tag: String,
     subnet: u8,
@@ -84,6 +186,7 @@ pub struct NetCluster {
     bin: PathBuf,
     children: Vec<Option<Child>>,
     prober: Prober,
+    proxy: Option<DelayProxy>,
 }
 
 const CLIENT_PORT: u16 = 7400;
@@ -102,6 +205,10 @@ impl NetCluster {
     }
     fn dev(&self, n: usize) -> String {
         format!("ag{}v{n}", self.tag)
+    }
+    /// The hub end of node `n`'s veth pair.
+    fn hub_dev(&self, n: usize) -> String {
+        format!("ag{}h{n}", self.tag)
     }
     pub fn client_endpoints(&self) -> Vec<String> {
         (1..=self.nodes)
@@ -145,6 +252,7 @@ impl NetCluster {
             bin: bin.to_path_buf(),
             children: (0..nodes).map(|_| None).collect(),
             prober: Prober::new(probes),
+            proxy: None,
         };
         c.build_network()?;
         for n in 1..=nodes {
@@ -162,7 +270,7 @@ impl NetCluster {
         run(&["ip", "-n", &hub, "link", "set", "lo", "up"])?;
         for n in 1..=self.nodes {
             let ns = self.ns(n);
-            let (dev, peer) = (self.dev(n), format!("ag{}h{n}", self.tag));
+            let (dev, peer) = (self.dev(n), self.hub_dev(n));
             run(&["ip", "netns", "add", &ns])?;
             run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
             run(&[
@@ -318,6 +426,258 @@ impl NetCluster {
             &self.dev(n),
             "root",
         ])
+    }
+
+    fn iptables(&self, n: usize, rule: &[&str]) -> Result<String, NetnsError> {
+        let ns = self.ns(n);
+        let mut cmd = vec!["ip", "netns", "exec", &ns, "iptables", "-w"];
+        cmd.extend_from_slice(rule);
+        output(&cmd)
+    }
+
+    fn others(&self, n: usize) -> impl Iterator<Item = usize> {
+        (1..=self.nodes).filter(move |m| *m != n)
+    }
+
+    /// Adds `delay` to each direction of node `n`'s peer traffic.
+    pub async fn delay_link(
+        &mut self,
+        n: usize,
+        delay: Duration,
+        how: Shaping,
+    ) -> Result<(), NetnsError> {
+        match how {
+            Shaping::Netem => {
+                let ms = format!("{}ms", delay.as_millis());
+                let replace = |ns: String, dev: String| {
+                    run(&[
+                        "ip", "netns", "exec", &ns, "tc", "qdisc", "replace", "dev", &dev, "root",
+                        "netem", "delay", &ms,
+                    ])
+                };
+                replace(self.ns(n), self.dev(n))?;
+                replace(self.hub(), self.hub_dev(n))
+            }
+            Shaping::Iptables => self.proxy_peer_links(n, delay).await,
+        }
+    }
+
+    async fn proxy_peer_links(&mut self, n: usize, delay: Duration) -> Result<(), NetnsError> {
+        let proxy = DelayProxy::new(delay);
+        let here: IpAddr = self.ip(254).parse().map_err(|_| NetnsError::Command {
+            cmd: "parsing the harness address".into(),
+            stderr: self.ip(254),
+        })?;
+        let addr = |m: usize| -> Result<SocketAddr, NetnsError> {
+            format!("{}:{PEER_PORT}", self.ip(m))
+                .parse()
+                .map_err(|_| NetnsError::Command {
+                    cmd: "parsing a peer address".into(),
+                    stderr: self.ip(m),
+                })
+        };
+        let listen = SocketAddr::new(here, 0);
+        let bind_err = |source| NetnsError::Io {
+            context: "binding the delay proxy".into(),
+            source,
+        };
+        let peer = PEER_PORT.to_string();
+        // Connections to node n from every other node.
+        let to_n = proxy.forward(listen, addr(n)?).await.map_err(bind_err)?;
+        for m in self.others(n).collect::<Vec<_>>() {
+            // Connections from node n to node m.
+            let to_m = proxy
+                .forward(listen, addr(m)?)
+                .await
+                .map_err(|source| NetnsError::Io {
+                    context: "binding the delay proxy".into(),
+                    source,
+                })?;
+            self.iptables(
+                n,
+                &[
+                    "-t",
+                    "nat",
+                    "-A",
+                    "OUTPUT",
+                    "-p",
+                    "tcp",
+                    "-d",
+                    &self.ip(m),
+                    "--dport",
+                    &peer,
+                    "-j",
+                    "DNAT",
+                    "--to-destination",
+                    &to_m.to_string(),
+                ],
+            )?;
+            self.iptables(
+                m,
+                &[
+                    "-t",
+                    "nat",
+                    "-A",
+                    "OUTPUT",
+                    "-p",
+                    "tcp",
+                    "-d",
+                    &self.ip(n),
+                    "--dport",
+                    &peer,
+                    "-j",
+                    "DNAT",
+                    "--to-destination",
+                    &to_n.to_string(),
+                ],
+            )?;
+            // Established connections bypass the new NAT rules: reset them
+            // (on their next send) so that they reconnect through the proxy.
+            self.iptables(
+                m,
+                &[
+                    "-A",
+                    "OUTPUT",
+                    "-p",
+                    "tcp",
+                    "-d",
+                    &self.ip(n),
+                    "--dport",
+                    &peer,
+                    "-m",
+                    "conntrack",
+                    "!",
+                    "--ctstate",
+                    "DNAT",
+                    "-j",
+                    "REJECT",
+                    "--reject-with",
+                    "tcp-reset",
+                ],
+            )?;
+        }
+        let subnet = format!("10.77.{}.0/24", self.subnet);
+        self.iptables(
+            n,
+            &[
+                "-A",
+                "OUTPUT",
+                "-p",
+                "tcp",
+                "-d",
+                &subnet,
+                "--dport",
+                &peer,
+                "-m",
+                "conntrack",
+                "!",
+                "--ctstate",
+                "DNAT",
+                "-j",
+                "REJECT",
+                "--reject-with",
+                "tcp-reset",
+            ],
+        )?;
+        self.proxy = Some(proxy);
+        Ok(())
+    }
+
+    /// Drops `percent` of the packets node `n` sends (netem), or of the
+    /// packets arriving at node `n` and of node `n`'s packets arriving at
+    /// its peers (iptables).
+    pub fn lossy_link(&self, n: usize, percent: u32, how: Shaping) -> Result<(), NetnsError> {
+        match how {
+            Shaping::Netem => run(&[
+                "ip",
+                "netns",
+                "exec",
+                &self.ns(n),
+                "tc",
+                "qdisc",
+                "replace",
+                "dev",
+                &self.dev(n),
+                "root",
+                "netem",
+                "loss",
+                &format!("{percent}%"),
+            ]),
+            Shaping::Iptables => {
+                let p = format!("{:.4}", f64::from(percent.min(100)) / 100.0);
+                let stat = ["-m", "statistic", "--mode", "random", "--probability", &p];
+                let mut rule = vec!["-A", "INPUT", "-i"];
+                let dev = self.dev(n);
+                rule.push(&dev);
+                rule.extend_from_slice(&stat);
+                rule.extend_from_slice(&["-j", "DROP"]);
+                self.iptables(n, &rule)?;
+                let src = self.ip(n);
+                for m in self.others(n) {
+                    let mut rule = vec!["-A", "INPUT", "-s", &src];
+                    rule.extend_from_slice(&stat);
+                    rule.extend_from_slice(&["-j", "DROP"]);
+                    self.iptables(m, &rule)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes delay and loss from node `n`'s link (and closes the delay
+    /// proxy's connections, so the nodes reconnect directly).
+    pub fn clear_link(&mut self, n: usize, how: Shaping) -> Result<(), NetnsError> {
+        match how {
+            Shaping::Netem => {
+                // Either end may have no qdisc of ours.
+                let _ = run(&[
+                    "ip",
+                    "netns",
+                    "exec",
+                    &self.hub(),
+                    "tc",
+                    "qdisc",
+                    "del",
+                    "dev",
+                    &self.hub_dev(n),
+                    "root",
+                ]);
+                let _ = self.clear_netem(n);
+                Ok(())
+            }
+            Shaping::Iptables => {
+                for m in 1..=self.nodes {
+                    self.iptables(m, &["-F", "INPUT"])?;
+                    self.iptables(m, &["-F", "OUTPUT"])?;
+                    self.iptables(m, &["-t", "nat", "-F", "OUTPUT"])?;
+                }
+                if let Some(p) = self.proxy.take() {
+                    p.stop();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// What the current delay proxy carried and how many packets the loss
+    /// rules dropped, in every namespace (netem keeps no such counts: zero).
+    pub fn link_effect(&self) -> LinkEffect {
+        let mut e = LinkEffect::default();
+        if let Some(p) = &self.proxy {
+            e.proxied_connections = p.stats().connections.load(Ordering::Relaxed);
+            e.proxied_bytes = p.stats().bytes.load(Ordering::Relaxed);
+        }
+        for m in 1..=self.nodes {
+            let Ok(text) = self.iptables(m, &["-nvxL", "INPUT"]) else {
+                continue;
+            };
+            e.dropped_packets += text
+                .lines()
+                .filter(|l| l.contains("DROP") && l.contains("statistic"))
+                .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+        e
     }
 
     pub fn link(&self, n: usize, up: bool) -> Result<(), NetnsError> {

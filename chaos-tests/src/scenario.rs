@@ -28,6 +28,9 @@ pub struct EpochOptions {
     pub settle: Duration,
     /// Whether failpoint faults may be drawn (needs a failpoints build).
     pub failpoints: bool,
+    /// Injected first, in order, before the random draws (each one uses
+    /// up a round).
+    pub first_faults: Vec<Fault>,
     /// End with kill -9 of every node under load, then a restart.
     pub kill_all: bool,
     /// Where to keep the history and digests; not kept when `None`.
@@ -43,6 +46,7 @@ impl EpochOptions {
             fault_hold: Duration::from_secs(3),
             settle: Duration::from_secs(1),
             failpoints: false,
+            first_faults: Vec::new(),
             kill_all: true,
             out_dir: None,
             search_limit: 5_000_000,
@@ -149,6 +153,25 @@ pub fn spawn_sampler(
     (stop, task)
 }
 
+/// The revision of the last acknowledged change under `prefix`: what a
+/// prefix watcher must have delivered by the end. Only changes count — a
+/// failed compare-and-swap or a delete that found nothing answers with a
+/// revision but makes no event, and waiting for one would never end.
+pub fn watch_target(records: &[Record], prefix: &str) -> u64 {
+    records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Ok && r.key.starts_with(prefix))
+        .filter(|r| match r.op {
+            OpKind::Put | OpKind::GuardedPut => true,
+            OpKind::Cas => r.result.get("succeeded").and_then(|v| v.as_bool()) == Some(true),
+            OpKind::Delete => r.result_u64("deleted").is_some_and(|d| d > 0),
+            _ => false,
+        })
+        .filter_map(Record::revision)
+        .max()
+        .unwrap_or(0)
+}
+
 /// Runs one epoch on `cluster`. Violations are returned in the report, not
 /// as errors; errors mean the harness itself could not do its job.
 pub async fn run_epoch(
@@ -167,15 +190,18 @@ pub async fn run_epoch(
     tokio::time::sleep(Duration::from_millis(800)).await;
     let mut injected = Vec::new();
     for round in 0..opts.rounds {
-        let fault = Fault::random(rng, opts.failpoints);
-        let inj = faults::inject(cluster, fault, rng).await?;
+        let fault = match opts.first_faults.get(round) {
+            Some(f) => *f,
+            None => Fault::random(rng, opts.failpoints),
+        };
+        let mut inj = faults::inject(cluster, fault, rng).await?;
         let at = recorder.now_ns() as f64 / 1e9;
         eprintln!(
             "[{}] {at:.3}s round {round}: {:?} on nodes {:?} (effective: {})",
             opts.run, inj.fault, inj.nodes, inj.effective
         );
         faults::hold(&inj, opts.fault_hold).await;
-        faults::heal(cluster, &inj).await?;
+        faults::heal(cluster, &mut inj).await?;
         eprintln!(
             "[{}] {:.3}s healed",
             opts.run,
@@ -191,20 +217,14 @@ pub async fn run_epoch(
     }
     if opts.kill_all {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        for n in 1..=cluster.size() {
-            cluster.dev.kill(n)?;
-        }
+        let inj = faults::inject(cluster, Fault::KillAll, rng).await?;
         eprintln!(
             "[{}] {:.3}s kill -9 of all {} nodes under load",
             opts.run,
             recorder.now_ns() as f64 / 1e9,
             cluster.size()
         );
-        injected.push(Injected {
-            fault: Fault::KillLeader,
-            nodes: (1..=cluster.size()).collect(),
-            effective: true,
-        });
+        injected.push(inj);
         tokio::time::sleep(Duration::from_millis(300)).await;
         for n in 1..=cluster.size() {
             cluster.dev.start(n)?;
@@ -254,14 +274,7 @@ pub async fn run_epoch(
         .collect();
 
     // The watcher must catch up to the last committed write it watches.
-    let prefix = cfg.kv_prefix();
-    let target = recorder
-        .snapshot()
-        .iter()
-        .filter(|r| r.outcome == Outcome::Ok && r.key.starts_with(&prefix) && r.op != OpKind::Get)
-        .filter_map(Record::revision)
-        .max()
-        .unwrap_or(0);
+    let target = watch_target(&recorder.snapshot(), &cfg.kv_prefix());
     workload.finish_watch(target, Duration::from_secs(20)).await;
 
     let (converged, last) = cluster
@@ -329,4 +342,48 @@ pub async fn run_epoch(
         history,
         seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(op: OpKind, key: &str, result: serde_json::Value) -> Record {
+        Record {
+            client: "t".into(),
+            op,
+            key: key.into(),
+            value: serde_json::Value::Null,
+            result,
+            call_ns: 0,
+            return_ns: 1,
+            outcome: Outcome::Ok,
+        }
+    }
+
+    #[test]
+    fn watch_target_counts_only_changes() {
+        let records = vec![
+            rec(OpKind::Put, "r/kv/0", json!({"revision": 4})),
+            rec(
+                OpKind::Cas,
+                "r/kv/1",
+                json!({"revision": 6, "succeeded": true}),
+            ),
+            // No event at these revisions: nothing to wait for.
+            rec(
+                OpKind::Cas,
+                "r/kv/1",
+                json!({"revision": 9, "succeeded": false}),
+            ),
+            rec(
+                OpKind::Delete,
+                "r/kv/2",
+                json!({"revision": 10, "deleted": 0}),
+            ),
+            rec(OpKind::Get, "r/kv/0", json!({"revision": 11})),
+            rec(OpKind::Put, "r/other", json!({"revision": 12})),
+        ];
+        assert_eq!(watch_target(&records, "r/kv/"), 6);
+    }
 }

@@ -10,3 +10,13 @@ pub mod metrics;
 pub mod raft;
 pub mod server;
 mod ticker;
+
+/// Request validation and conversion for the fuzz targets (fuzz/); not an
+/// API. The handlers run exactly these functions before proposing.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::api::request::{
+        acquire, close_session, delete, get, inspect, keep_alive, open_session, put, release, txn,
+        watch,
+    };
+}

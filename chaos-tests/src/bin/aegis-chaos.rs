@@ -6,12 +6,13 @@
 //! the totals as JSON. `aegis-chaos check FILE...` checks recorded
 //! histories (JSON lines, docs/HISTORY-FORMAT.md).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use aegis_chaos::check::check_history;
-use aegis_chaos::faults::Cluster;
+use aegis_chaos::faults::{Cluster, Fault};
 use aegis_chaos::history::read_jsonl;
 use aegis_chaos::node_bin::{self, Variant};
 use aegis_chaos::rng::Rng;
@@ -56,6 +57,17 @@ enum Cmd {
     },
 }
 
+/// Faults of one kind over the whole soak.
+#[derive(Serialize, Default)]
+struct KindTotals {
+    injected: usize,
+    /// Could not be applied (a failpoint the node did not report armed).
+    not_effective: usize,
+    /// Crash on apply only: how many times the armed node did crash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crashed: Option<usize>,
+}
+
 #[derive(Serialize, Default)]
 struct Totals {
     seed: u64,
@@ -65,6 +77,7 @@ struct Totals {
     operations: usize,
     faults_injected: usize,
     faults_not_effective: usize,
+    faults_by_kind: BTreeMap<&'static str, KindTotals>,
     kill_all_restarts: usize,
     violations: usize,
     acknowledged_durable_writes: usize,
@@ -111,6 +124,10 @@ async fn soak(
         let mut opts = EpochOptions::new(format!("soak{epoch}"));
         opts.rounds = rounds;
         opts.failpoints = failpoints;
+        if failpoints && epoch == 1 {
+            // Both failpoint faults in every --failpoints soak, however short.
+            opts.first_faults = vec![Fault::SlowFsync { ms: 150 }, Fault::CrashOnApply];
+        }
         opts.out_dir = Some(out.clone());
         let r = run_epoch(&mut cluster, &opts, &mut rng)
             .await
@@ -131,6 +148,14 @@ async fn soak(
         totals.operations += r.operations;
         totals.faults_injected += r.faults.len();
         totals.faults_not_effective += r.faults_not_effective;
+        for f in &r.faults {
+            let k = totals.faults_by_kind.entry(f.fault.kind()).or_default();
+            k.injected += 1;
+            k.not_effective += usize::from(!f.effective);
+            if let Some(c) = f.crashed {
+                *k.crashed.get_or_insert(0) += usize::from(c);
+            }
+        }
         totals.kill_all_restarts += 1;
         totals.violations += r.violations.len();
         totals.acknowledged_durable_writes += r.acknowledged_durable_writes;

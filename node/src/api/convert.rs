@@ -45,6 +45,7 @@ pub fn delete_op(d: pb::DeleteRequest) -> sm::DeleteOp {
     }
 }
 
+/// Validation has already refused unknown targets and results.
 fn compare(c: pb::Compare) -> sm::Compare {
     use pb::compare::{Result as R, Target as T};
     let target = match T::try_from(c.target).unwrap_or(T::Value) {

@@ -1,20 +1,17 @@
 //! `aegis.v1.KV`.
 
 use aegis_proto::v1 as pb;
-use aegis_state_machine::{Op, Reply};
-use prost::Message;
+use aegis_state_machine::Reply;
 use tonic::{Request, Response, Status};
 
-use super::{convert, errors::status_of, unexpected, validate, Api};
+use super::{convert, errors::status_of, request, unexpected, Api};
 
 #[tonic::async_trait]
 impl pb::kv_server::Kv for Api {
     async fn put(&self, r: Request<pb::PutRequest>) -> Result<Response<pb::PutResponse>, Status> {
         let _t = self.metrics.request("kv.put");
-        let req = r.into_inner();
-        validate::request_size(&self.config, req.encoded_len())?;
-        validate::put(&self.config, &req)?;
-        match self.apply(Op::Put(convert::put_op(req))).await? {
+        let op = request::put(&self.config, r.into_inner())?;
+        match self.apply(op).await? {
             (index, Reply::Put { prev_kv }) => Ok(Response::new(pb::PutResponse {
                 header: self.header(index),
                 prev_kv: prev_kv.as_ref().map(convert::kv),
@@ -26,7 +23,7 @@ impl pb::kv_server::Kv for Api {
     async fn get(&self, r: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
         let _t = self.metrics.request("kv.get");
         let req = r.into_inner();
-        validate::key(&req.key)?;
+        request::get(&req)?;
         self.read_barrier(req.serializable).await?;
         let (kv, index) = self
             .consensus
@@ -66,9 +63,8 @@ impl pb::kv_server::Kv for Api {
         r: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
         let _t = self.metrics.request("kv.delete");
-        let req = r.into_inner();
-        validate::key(&req.key)?;
-        match self.apply(Op::Delete(convert::delete_op(req))).await? {
+        let op = request::delete(&self.config, r.into_inner())?;
+        match self.apply(op).await? {
             (index, Reply::Deleted { deleted, prev_kvs }) => {
                 Ok(Response::new(pb::DeleteResponse {
                     header: self.header(index),
@@ -82,10 +78,8 @@ impl pb::kv_server::Kv for Api {
 
     async fn txn(&self, r: Request<pb::TxnRequest>) -> Result<Response<pb::TxnResponse>, Status> {
         let _t = self.metrics.request("kv.txn");
-        let req = r.into_inner();
-        validate::request_size(&self.config, req.encoded_len())?;
-        validate::txn(&self.config, &req)?;
-        match self.apply(Op::Txn(convert::txn(req))).await? {
+        let op = request::txn(&self.config, r.into_inner())?;
+        match self.apply(op).await? {
             (
                 index,
                 Reply::Txn {

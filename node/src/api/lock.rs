@@ -10,7 +10,7 @@ use aegis_state_machine::{Applied, Op, Reply};
 use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 
-use super::{unexpected, validate, Api};
+use super::{request, unexpected, Api};
 use crate::raft::{Consensus, SmEvent};
 
 /// Leaves the wait queue if the caller goes away before the grant.
@@ -118,13 +118,8 @@ impl pb::lock_server::Lock for Api {
     ) -> Result<Response<pb::AcquireResponse>, Status> {
         let _t = self.metrics.request("lock.acquire");
         let req = r.into_inner();
-        validate::lock_name(&req.name)?;
+        let op = request::acquire(&self.config, &req)?;
         let rx = self.consensus.sm().subscribe();
-        let op = Op::Acquire {
-            name: req.name.clone(),
-            session_id: req.session_id,
-            wait: req.wait,
-        };
         let (index, reply) = self.apply(op).await?;
         let (acquired, token, holder_session) = match reply {
             Reply::Acquired { token } => (true, token, req.session_id),
@@ -148,13 +143,7 @@ impl pb::lock_server::Lock for Api {
         r: Request<pb::ReleaseRequest>,
     ) -> Result<Response<pb::ReleaseResponse>, Status> {
         let _t = self.metrics.request("lock.release");
-        let req = r.into_inner();
-        validate::lock_name(&req.name)?;
-        let op = Op::Release {
-            name: req.name,
-            session_id: req.session_id,
-            token: req.token,
-        };
+        let op = request::release(&self.config, r.into_inner())?;
         match self.apply(op).await? {
             (index, Reply::Released { next }) => Ok(Response::new(pb::ReleaseResponse {
                 header: self.header(index),
@@ -171,7 +160,7 @@ impl pb::lock_server::Lock for Api {
     ) -> Result<Response<pb::InspectResponse>, Status> {
         let _t = self.metrics.request("lock.inspect");
         let req = r.into_inner();
-        validate::lock_name(&req.name)?;
+        request::inspect(&req)?;
         self.read_barrier(req.serializable).await?;
         let (l, index) = self
             .consensus

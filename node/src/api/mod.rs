@@ -7,6 +7,7 @@ mod convert;
 mod errors;
 mod kv;
 mod lock;
+pub(crate) mod request;
 mod session;
 mod validate;
 mod watch;

@@ -1,10 +1,10 @@
 //! `aegis.v1.Session`.
 
 use aegis_proto::v1 as pb;
-use aegis_state_machine::{Op, Reply};
+use aegis_state_machine::Reply;
 use tonic::{Request, Response, Status};
 
-use super::{errors::status_of, unexpected, validate, Api};
+use super::{errors::status_of, request, unexpected, Api};
 
 #[tonic::async_trait]
 impl pb::session_server::Session for Api {
@@ -13,9 +13,8 @@ impl pb::session_server::Session for Api {
         r: Request<pb::OpenSessionRequest>,
     ) -> Result<Response<pb::OpenSessionResponse>, Status> {
         let _t = self.metrics.request("session.open");
-        let req = r.into_inner();
-        validate::ttl(&self.config, req.ttl_ms)?;
-        match self.apply(Op::OpenSession { ttl_ms: req.ttl_ms }).await? {
+        let op = request::open_session(&self.config, &r.into_inner())?;
+        match self.apply(op).await? {
             (index, Reply::SessionOpened { session_id, ttl_ms }) => {
                 Ok(Response::new(pb::OpenSessionResponse {
                     header: self.header(index),
@@ -32,8 +31,8 @@ impl pb::session_server::Session for Api {
         r: Request<pb::KeepAliveRequest>,
     ) -> Result<Response<pb::KeepAliveResponse>, Status> {
         let _t = self.metrics.request("session.keep_alive");
-        let session_id = r.into_inner().session_id;
-        match self.apply(Op::KeepAlive { session_id }).await? {
+        let op = request::keep_alive(&r.into_inner());
+        match self.apply(op).await? {
             (index, Reply::KeptAlive { session_id, ttl_ms }) => {
                 Ok(Response::new(pb::KeepAliveResponse {
                     header: self.header(index),
@@ -50,8 +49,8 @@ impl pb::session_server::Session for Api {
         r: Request<pb::CloseSessionRequest>,
     ) -> Result<Response<pb::CloseSessionResponse>, Status> {
         let _t = self.metrics.request("session.close");
-        let session_id = r.into_inner().session_id;
-        match self.apply(Op::CloseSession { session_id }).await? {
+        let op = request::close_session(&r.into_inner());
+        match self.apply(op).await? {
             (index, Reply::SessionClosed) => Ok(Response::new(pb::CloseSessionResponse {
                 header: self.header(index),
             })),

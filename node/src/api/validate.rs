@@ -48,13 +48,27 @@ pub fn ttl(config: &ClusterConfig, ttl_ms: u64) -> Result<(), Status> {
     Ok(())
 }
 
+/// A compare names a key and uses a target and result this node knows:
+/// an unknown enum value (from a newer or broken client) is refused rather
+/// than read as the zero value.
+pub fn compare(c: &pb::Compare) -> Result<(), Status> {
+    key(&c.key)?;
+    if pb::compare::Target::try_from(c.target).is_err() {
+        return Err(Status::invalid_argument("unknown compare target"));
+    }
+    if pb::compare::Result::try_from(c.result).is_err() {
+        return Err(Status::invalid_argument("unknown compare result"));
+    }
+    Ok(())
+}
+
 pub fn txn(config: &ClusterConfig, t: &pb::TxnRequest) -> Result<(), Status> {
     let ops = t.compare.len() + t.success.len() + t.failure.len();
     if ops > limit(config.kv.max_txn_ops) {
         return Err(Status::invalid_argument("too many txn ops"));
     }
     for c in &t.compare {
-        key(&c.key)?;
+        compare(c)?;
     }
     for op in t.success.iter().chain(&t.failure) {
         match &op.op {

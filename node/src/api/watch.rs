@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::{convert, errors::status_of, Api};
+use super::{convert, errors::status_of, request, Api};
 use crate::raft::SmEvent;
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchResponse, Status>> + Send>>;
@@ -141,9 +141,7 @@ impl pb::watch_server::Watch for Api {
         r: Request<pb::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let req = r.into_inner();
-        if req.key.is_empty() && !req.prefix {
-            return Err(Status::invalid_argument("key is empty"));
-        }
+        request::watch(&req)?;
         // Subscribe before reading history so nothing falls between them.
         let rx = self.consensus.sm().subscribe();
         let applied = self.consensus.sm().read(|sm| sm.applied_index());
