@@ -48,6 +48,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     async fn new_client(&mut self, target: NodeId, node: &Member) -> PeerConnection {
         PeerConnection {
             target,
+            rpc_timeout: self.connect_timeout,
             expected_incarnation: node.incarnation,
             client: channel(&node.peer_addr, self.connect_timeout)
                 .map(RaftPeerClient::new)
@@ -58,6 +59,11 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 
 pub struct PeerConnection {
     target: NodeId,
+    /// `raft.rpc-timeout-ms`: the least time an RPC is given. openraft's own
+    /// deadline for an append is one heartbeat interval, so a link slower
+    /// than that would time out every append and its follower would never
+    /// catch up (found by the netns delay test, RELIABILITY.md).
+    rpc_timeout: Duration,
     /// The target's incarnation as the membership records it; sent with
     /// every RPC so a target whose data was wiped refuses instead of
     /// answering from an empty log.
@@ -104,7 +110,7 @@ impl PeerConnection {
     {
         let data = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let mut request = tonic::Request::new(RaftPayload { data });
-        request.set_timeout(option.hard_ttl());
+        request.set_timeout(option.hard_ttl().max(self.rpc_timeout));
         expect_incarnation(&mut request, self.expected_incarnation);
         let resp = f(self.client()?, request)
             .await
