@@ -26,8 +26,8 @@ endpoints() {
 }
 
 ensure_etcd() {
-  if ! command -v etcd >/dev/null 2>&1; then
-    echo "etcd not found; installing the Debian package etcd-server" >&2
+  if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; then
+    echo "etcd or etcdctl not found; installing the Debian packages etcd-server etcd-client" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client >/dev/null
   fi
 }
