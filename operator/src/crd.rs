@@ -43,8 +43,10 @@ pub struct AegisClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_policy: Option<PullPolicy>,
 
-    /// Data volume of each member.
+    /// Data volume of each member. Fixed at creation: a StatefulSet's volume claim template
+    /// cannot change, and a new size or class needs each member replaced (docs/OPERATOR.md).
     #[serde(default)]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("storage cannot be changed after creation; replace members one at a time instead (docs/OPERATOR.md)"))]
     pub storage: StorageSpec,
 
     /// CPU and memory requests and limits of the node container.

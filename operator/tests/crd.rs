@@ -66,6 +66,19 @@ fn valid_spec_passes_cel() {
 }
 
 #[test]
+fn storage_is_fixed_after_creation_by_cel() {
+    let spec = |size: &str| json!({"replicas": 3, "image": "i", "config": {"name": "cfg"}, "storage": {"size": size}});
+    let v = Validator::new();
+    let changed = v.validate(&schema(), &object(spec("2Gi")), Some(&object(spec("1Gi"))));
+    let err = changed
+        .expect_err("a storage change is refused")
+        .to_string();
+    assert!(err.contains("storage cannot be changed"), "{err}");
+    let same = v.validate(&schema(), &object(spec("1Gi")), Some(&object(spec("1Gi"))));
+    assert!(same.is_ok(), "{same:?}");
+}
+
+#[test]
 fn even_replicas_are_refused_by_cel() {
     let errs = cel_errors(json!({"replicas": 4, "image": "i", "config": {"name": "cfg"}}));
     assert_eq!(errs.len(), 1);
