@@ -428,6 +428,33 @@ impl NetCluster {
         ])
     }
 
+    /// In node `n`'s namespace, resets TCP connections to `dest:port` that
+    /// were not redirected through the proxy.
+    fn reset_unproxied(&self, n: usize, dest: &str, port: &str) -> Result<String, NetnsError> {
+        self.iptables(
+            n,
+            &[
+                "-A",
+                "OUTPUT",
+                "-p",
+                "tcp",
+                "-d",
+                dest,
+                "--dport",
+                port,
+                "-m",
+                "conntrack",
+                "!",
+                "--ctstate",
+                "DNAT",
+                "-j",
+                "REJECT",
+                "--reject-with",
+                "tcp-reset",
+            ],
+        )
+    }
+
     fn iptables(&self, n: usize, rule: &[&str]) -> Result<String, NetnsError> {
         let ns = self.ns(n);
         let mut cmd = vec!["ip", "netns", "exec", &ns, "iptables", "-w"];
@@ -533,52 +560,10 @@ impl NetCluster {
             )?;
             // Established connections bypass the new NAT rules: reset them
             // (on their next send) so that they reconnect through the proxy.
-            self.iptables(
-                m,
-                &[
-                    "-A",
-                    "OUTPUT",
-                    "-p",
-                    "tcp",
-                    "-d",
-                    &self.ip(n),
-                    "--dport",
-                    &peer,
-                    "-m",
-                    "conntrack",
-                    "!",
-                    "--ctstate",
-                    "DNAT",
-                    "-j",
-                    "REJECT",
-                    "--reject-with",
-                    "tcp-reset",
-                ],
-            )?;
+            self.reset_unproxied(m, &self.ip(n), &peer)?;
         }
         let subnet = format!("10.77.{}.0/24", self.subnet);
-        self.iptables(
-            n,
-            &[
-                "-A",
-                "OUTPUT",
-                "-p",
-                "tcp",
-                "-d",
-                &subnet,
-                "--dport",
-                &peer,
-                "-m",
-                "conntrack",
-                "!",
-                "--ctstate",
-                "DNAT",
-                "-j",
-                "REJECT",
-                "--reject-with",
-                "tcp-reset",
-            ],
-        )?;
+        self.reset_unproxied(n, &subnet, &peer)?;
         self.proxy = Some(proxy);
         Ok(())
     }

@@ -135,7 +135,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SmStore {
 
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
         let shared = self.shared.clone();
-        let (meta, data) = {
+        // Encoding a large state takes long: let the runtime move its other
+        // tasks off this worker meanwhile.
+        let (meta, data) = tokio::task::block_in_place(|| {
             // Both locks together, so the metadata describes exactly the
             // state serialized.
             let sm = shared.sm.read().map_err(|_| poisoned())?;
@@ -147,8 +149,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SmStore {
                 last_log_id: progress.last_applied,
                 last_membership: progress.membership.clone(),
             };
-            (meta, data)
-        };
+            Ok::<_, io::Error>((meta, data))
+        })?;
         tokio::task::block_in_place(|| shared.write_snapshot_file(&meta, &data))?;
         let snap = Snapshot {
             meta,
