@@ -126,9 +126,12 @@ async fn kv_txn_lock_and_status_commands() {
 type DevFn<'a> = dyn Fn(&[&str]) -> (bool, String, Output) + 'a;
 
 /// Picks a port offset where every dev port of a `nodes`-node cluster is free right now.
+/// A port offset whose ports are free now and lie below Linux's ephemeral range
+/// (32768..): a node killed and started again must find its ports unclaimed, and
+/// any outgoing connection on the machine may take a freed ephemeral port.
 fn free_offset(nodes: u16) -> u16 {
-    let base = 20000 + (std::process::id() % 2000) as u16 * 10;
-    for offset in (base..60000 - 7700).step_by(10) {
+    let base = 1000 + (std::process::id() % 2300) as u16 * 10;
+    for offset in (base..32768 - 7700).chain(1000..base).step_by(10) {
         let all_free = [7400u16, 7500, 7600].iter().all(|b| {
             (1..=nodes).all(|n| std::net::TcpListener::bind(("127.0.0.1", b + offset + n)).is_ok())
         });
