@@ -573,21 +573,7 @@ impl NetCluster {
     /// its peers (iptables).
     pub fn lossy_link(&self, n: usize, percent: u32, how: Shaping) -> Result<(), NetnsError> {
         match how {
-            Shaping::Netem => run(&[
-                "ip",
-                "netns",
-                "exec",
-                &self.ns(n),
-                "tc",
-                "qdisc",
-                "replace",
-                "dev",
-                &self.dev(n),
-                "root",
-                "netem",
-                "loss",
-                &format!("{percent}%"),
-            ]),
+            Shaping::Netem => self.netem(n, 0, percent),
             Shaping::Iptables => {
                 let p = format!("{:.4}", f64::from(percent.min(100)) / 100.0);
                 let stat = ["-m", "statistic", "--mode", "random", "--probability", &p];
