@@ -428,6 +428,30 @@ impl NetCluster {
         ])
     }
 
+    /// In node `n`'s namespace, sends new TCP connections to `dest:port`
+    /// to `via` instead (the delay proxy).
+    fn redirect(&self, n: usize, dest: &str, port: &str, via: &str) -> Result<String, NetnsError> {
+        self.iptables(
+            n,
+            &[
+                "-t",
+                "nat",
+                "-A",
+                "OUTPUT",
+                "-p",
+                "tcp",
+                "-d",
+                dest,
+                "--dport",
+                port,
+                "-j",
+                "DNAT",
+                "--to-destination",
+                via,
+            ],
+        )
+    }
+
     /// In node `n`'s namespace, resets TCP connections to `dest:port` that
     /// were not redirected through the proxy.
     fn reset_unproxied(&self, n: usize, dest: &str, port: &str) -> Result<String, NetnsError> {
@@ -513,51 +537,9 @@ impl NetCluster {
         let to_n = proxy.forward(listen, addr(n)?).await.map_err(bind_err)?;
         for m in self.others(n).collect::<Vec<_>>() {
             // Connections from node n to node m.
-            let to_m = proxy
-                .forward(listen, addr(m)?)
-                .await
-                .map_err(|source| NetnsError::Io {
-                    context: "binding the delay proxy".into(),
-                    source,
-                })?;
-            self.iptables(
-                n,
-                &[
-                    "-t",
-                    "nat",
-                    "-A",
-                    "OUTPUT",
-                    "-p",
-                    "tcp",
-                    "-d",
-                    &self.ip(m),
-                    "--dport",
-                    &peer,
-                    "-j",
-                    "DNAT",
-                    "--to-destination",
-                    &to_m.to_string(),
-                ],
-            )?;
-            self.iptables(
-                m,
-                &[
-                    "-t",
-                    "nat",
-                    "-A",
-                    "OUTPUT",
-                    "-p",
-                    "tcp",
-                    "-d",
-                    &self.ip(n),
-                    "--dport",
-                    &peer,
-                    "-j",
-                    "DNAT",
-                    "--to-destination",
-                    &to_n.to_string(),
-                ],
-            )?;
+            let to_m = proxy.forward(listen, addr(m)?).await.map_err(bind_err)?;
+            self.redirect(n, &self.ip(m), &peer, &to_m.to_string())?;
+            self.redirect(m, &self.ip(n), &peer, &to_n.to_string())?;
             // Established connections bypass the new NAT rules: reset them
             // (on their next send) so that they reconnect through the proxy.
             self.reset_unproxied(m, &self.ip(n), &peer)?;

@@ -284,6 +284,19 @@ impl Scenario {
         serde_json::from_value(stored["status"].clone()).unwrap()
     }
 
+    /// Reconciles `c` as it stands after the previous pass wrote `status`.
+    async fn reconcile_from(
+        &self,
+        c: &AegisCluster,
+        status: AegisClusterStatus,
+    ) -> AegisClusterStatus {
+        self.reconcile(&AegisCluster {
+            status: Some(status),
+            ..c.clone()
+        })
+        .await
+    }
+
     fn log(&self) -> Vec<String> {
         std::mem::take(&mut self.state.lock().unwrap().log)
     }
@@ -479,12 +492,7 @@ async fn accepted_config_change_starts_a_rollout_restarting_a_follower_first() {
     for o in 0..3 {
         s.pod(o, &new);
     }
-    let status = s
-        .reconcile(&AegisCluster {
-            status: Some(status),
-            ..c.clone()
-        })
-        .await;
+    let status = s.reconcile_from(&c, status).await;
     assert_eq!(status.rollout.unwrap().phase, "Complete");
     assert_eq!(status.last_good_config_hash.as_deref(), Some(new.as_str()));
 }
@@ -517,11 +525,7 @@ async fn rejected_config_sets_the_condition_with_rule_ids_and_rolls_nothing() {
 
     // The same rejected text is reported once, not on every pass.
     let before = s.reasons().len();
-    s.reconcile(&AegisCluster {
-        status: Some(status),
-        ..c.clone()
-    })
-    .await;
+    s.reconcile_from(&c, status).await;
     let after: Vec<String> = s.reasons()[before..].to_vec();
     assert!(!after.contains(&"ConfigRejected".to_string()), "{after:?}");
 }
@@ -540,12 +544,7 @@ async fn failed_gate_halts_the_rollout_and_rolls_back_to_the_last_good_config() 
     s.pod(2, &new);
     s.admin.with(|r| r.leader = None);
     *s.now.lock().unwrap() += 30;
-    let status = s
-        .reconcile(&AegisCluster {
-            status: Some(status),
-            ..c.clone()
-        })
-        .await;
+    let status = s.reconcile_from(&c, status).await;
 
     let rollout = status.rollout.clone().unwrap();
     assert_eq!(rollout.phase, "RollingBack");
@@ -567,20 +566,10 @@ async fn failed_gate_halts_the_rollout_and_rolls_back_to_the_last_good_config() 
     // Back on the good config everywhere: RolledBack, and the bad config is not retried.
     s.pod(2, &hash_of(GOOD));
     s.admin.with(|r| r.leader = Some(1));
-    let status = s
-        .reconcile(&AegisCluster {
-            status: Some(status),
-            ..c.clone()
-        })
-        .await;
+    let status = s.reconcile_from(&c, status).await;
     assert_eq!(status.rollout.as_ref().unwrap().phase, "RolledBack");
     assert!(s.reasons().contains(&"RolledBack".to_string()));
-    let status = s
-        .reconcile(&AegisCluster {
-            status: Some(status),
-            ..c.clone()
-        })
-        .await;
+    let status = s.reconcile_from(&c, status).await;
     assert_eq!(status.rollout.as_ref().unwrap().phase, "RolledBack");
     assert_eq!(status.config_hash.as_deref(), Some(hash_of(GOOD).as_str()));
     assert!(!s.log().iter().any(|l| l.starts_with("DELETE")));
@@ -654,11 +643,7 @@ async fn git_source_writes_the_configmap_with_its_revision_and_the_status_record
 
     // Within the interval the repository is not polled again.
     s.log();
-    s.reconcile(&AegisCluster {
-        status: Some(status),
-        ..c.clone()
-    })
-    .await;
+    s.reconcile_from(&c, status).await;
     assert!(!s
         .log()
         .contains(&"PATCH /api/v1/namespaces/ns/configmaps/aegis-config".to_string()));
@@ -699,12 +684,7 @@ async fn failed_gate_stops_an_image_rollout_without_pushing_the_image_further() 
     // The group loses its leader while the first pod restarts: the gate fails.
     s.admin.with(|r| r.leader = None);
     *s.now.lock().unwrap() += 30;
-    let status = s
-        .reconcile(&AegisCluster {
-            status: Some(status),
-            ..c.clone()
-        })
-        .await;
+    let status = s.reconcile_from(&c, status).await;
     let rollout = status.rollout.clone().unwrap();
     assert_eq!(rollout.phase, "Halted");
     assert!(rollout.message.contains("no leader"), "{}", rollout.message);
@@ -717,23 +697,13 @@ async fn failed_gate_stops_an_image_rollout_without_pushing_the_image_further() 
 
     // Still halted on the next pass, even with the leader back: the same image is not retried.
     s.admin.with(|r| r.leader = Some(1));
-    let status = s
-        .reconcile(&AegisCluster {
-            status: Some(status),
-            ..c.clone()
-        })
-        .await;
+    let status = s.reconcile_from(&c, status).await;
     assert_eq!(status.rollout.as_ref().unwrap().phase, "Halted");
     assert!(!s.log().iter().any(|l| l.starts_with("DELETE")));
 
     // Reverting spec.image (every pod here still runs it) clears the degradation.
     c.spec.image = "aegis-node:dev".into();
-    let status = s
-        .reconcile(&AegisCluster {
-            status: Some(status),
-            ..c.clone()
-        })
-        .await;
+    let status = s.reconcile_from(&c, status).await;
     assert_ne!(cond(&status, "Degraded").reason, "RolloutHalted");
 }
 
