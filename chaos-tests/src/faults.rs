@@ -72,12 +72,19 @@ impl Prober {
         Prober { probes }
     }
 
-    /// The node that says it leads, if one answers.
+    /// The node that says it leads, if one answers. Asks without the state
+    /// digest, which is costly for a node to compute.
     pub async fn leader(&self) -> Option<usize> {
-        self.statuses().await.into_iter().find_map(|(n, s)| {
-            s.filter(|s| s.role == "leader" && s.leader_id == s.node_id)
-                .map(|_| n)
-        })
+        let futs = (1..=self.probes.len()).map(|n| async move {
+            let client = self.probes.get(n - 1)?;
+            let s = client.status_brief().await.ok()?;
+            (s.role == "leader" && s.leader_id == s.node_id).then_some(n)
+        });
+        futures::future::join_all(futs)
+            .await
+            .into_iter()
+            .flatten()
+            .next()
     }
 
     pub async fn wait_leader(&self, timeout: Duration) -> Option<usize> {
@@ -223,10 +230,7 @@ impl Cluster {
 
     /// The node that says it leads, if one answers.
     pub async fn leader(&self) -> Option<usize> {
-        self.statuses().await.into_iter().find_map(|(n, s)| {
-            s.filter(|s| s.role == "leader" && s.leader_id == s.node_id)
-                .map(|_| n)
-        })
+        self.probes.leader().await
     }
 
     pub async fn wait_leader(&self, timeout: Duration) -> Result<usize, FaultError> {

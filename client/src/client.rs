@@ -535,16 +535,22 @@ impl Client {
 
     // --------------------------------------------------------------- admin
 
-    /// Status of whichever node answers first in rotation order.
+    /// Status of whichever node answers first in rotation order, with the
+    /// node's state digest.
     pub async fn status(&self) -> Result<NodeStatus> {
+        self.status_with(true).await
+    }
+
+    /// Status without the state digest (left empty, index 0): cheap for
+    /// the node, for polling roles and indexes.
+    pub async fn status_brief(&self) -> Result<NodeStatus> {
+        self.status_with(false).await
+    }
+
+    async fn status_with(&self, include_digest: bool) -> Result<NodeStatus> {
         self.run(Retry::Idempotent, self.timeout(), |ch, t| async move {
             AdminClient::new(ch)
-                .status(timed(
-                    pb::StatusRequest {
-                        include_digest: true,
-                    },
-                    t,
-                ))
+                .status(timed(pb::StatusRequest { include_digest }, t))
                 .await
         })
         .await

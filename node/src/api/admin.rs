@@ -42,14 +42,12 @@ impl pb::admin_server::Admin for Api {
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let _t = self.metrics.request("admin.status");
         let v = self.consensus.view();
-        // Digest and its index under one read lock: comparable across replicas.
         let (digest, digest_index) = if r.into_inner().include_digest {
-            // Hashing the whole state takes long on a large state: off the
-            // async workers, or a few status probes stall every RPC of the node.
-            let sm = self.consensus.sm().clone();
-            tokio::task::spawn_blocking(move || sm.read(|sm| (sm.digest(), sm.applied_index())))
+            self.consensus
+                .sm()
+                .digest()
                 .await
-                .map_err(|e| Status::internal(format!("digest task failed: {e}")))?
+                .map_err(|e| Status::internal(e.to_string()))?
         } else {
             (String::new(), 0)
         };

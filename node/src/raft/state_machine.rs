@@ -7,6 +7,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use aegis_state_machine::{Applied, StateMachine};
@@ -44,6 +45,18 @@ pub struct SmShared {
     dir: PathBuf,
     current: Mutex<Option<Snapshot>>,
     metrics: Metrics,
+    /// The last state digest, shared by everyone who asked while it was
+    /// being computed (see `digest`).
+    digest: tokio::sync::Mutex<DigestMemo>,
+    digests_computed: AtomicU64,
+}
+
+#[derive(Default)]
+struct DigestMemo {
+    /// How many digests were computed before this one was stored.
+    generation: u64,
+    index: u64,
+    digest: String,
 }
 
 #[derive(Clone)]
@@ -89,6 +102,8 @@ impl SmStore {
                 dir: dir.to_path_buf(),
                 current: Mutex::new(current),
                 metrics,
+                digest: tokio::sync::Mutex::new(DigestMemo::default()),
+                digests_computed: AtomicU64::new(0),
             }),
         })
     }
@@ -106,6 +121,35 @@ impl SmShared {
             Err(p) => p.into_inner(),
         };
         f(&guard)
+    }
+
+    /// The state digest and the applied index it describes.
+    ///
+    /// Hashing a large state is slow, and status probes may ask for it many
+    /// times a second: one computation runs at a time, off the async
+    /// workers, on a copy taken under the read lock so apply is held up only
+    /// for the copy. Whoever asked while it ran gets its result, and a
+    /// digest at the still-current index is reused, so probes cannot pile
+    /// up hashing work on the node.
+    pub async fn digest(self: &Arc<Self>) -> io::Result<(String, u64)> {
+        let asked_after = self.digests_computed.load(Ordering::Acquire);
+        let mut memo = self.digest.lock().await;
+        let current = self.read(|sm| sm.applied_index());
+        let fresh = memo.generation > asked_after;
+        let unchanged = memo.generation > 0 && memo.index == current;
+        if !(fresh || unchanged) {
+            let shared = self.clone();
+            let (digest, index) = tokio::task::spawn_blocking(move || {
+                let state = shared.read(|sm| sm.clone());
+                (state.digest(), state.applied_index())
+            })
+            .await
+            .map_err(|e| io::Error::other(format!("digest task failed: {e}")))?;
+            memo.generation = self.digests_computed.fetch_add(1, Ordering::AcqRel) + 1;
+            memo.index = index;
+            memo.digest = digest;
+        }
+        Ok((memo.digest.clone(), memo.index))
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<SmEvent> {
@@ -136,19 +180,23 @@ impl RaftSnapshotBuilder<TypeConfig> for SmStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
         let shared = self.shared.clone();
         // Encoding a large state takes long: let the runtime move its other
-        // tasks off this worker meanwhile.
+        // tasks off this worker meanwhile, and encode a copy, so apply (which
+        // needs the write lock) waits only for the copy.
         let (meta, data) = tokio::task::block_in_place(|| {
             // Both locks together, so the metadata describes exactly the
-            // state serialized.
-            let sm = shared.sm.read().map_err(|_| poisoned())?;
-            let progress = shared.progress.lock().map_err(|_| poisoned())?;
-            let data = sm
+            // state copied.
+            let (state, meta) = {
+                let sm = shared.sm.read().map_err(|_| poisoned())?;
+                let progress = shared.progress.lock().map_err(|_| poisoned())?;
+                let meta = SnapshotMeta {
+                    last_log_id: progress.last_applied,
+                    last_membership: progress.membership.clone(),
+                };
+                (sm.clone(), meta)
+            };
+            let data = state
                 .to_snapshot()
                 .map_err(|e| io::Error::other(e.to_string()))?;
-            let meta = SnapshotMeta {
-                last_log_id: progress.last_applied,
-                last_membership: progress.membership.clone(),
-            };
             Ok::<_, io::Error>((meta, data))
         })?;
         tokio::task::block_in_place(|| shared.write_snapshot_file(&meta, &data))?;
@@ -242,5 +290,65 @@ impl RaftStateMachine<TypeConfig> for SmStore {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
         Ok(self.shared.current.lock().map_err(|_| poisoned())?.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aegis_state_machine::{Command, Op, PutOp};
+
+    fn store_with_keys(dir: &Path, keys: u64) -> Arc<SmShared> {
+        let store = SmStore::open(dir, Metrics::new()).expect("open the snapshot directory");
+        let shared = store.shared();
+        {
+            let mut sm = shared.sm.write().expect("fresh lock");
+            for i in 1..=keys {
+                let cmd = Command {
+                    leader_ts_ms: i,
+                    op: Op::Put(PutOp {
+                        key: format!("k{i}").into_bytes(),
+                        value: vec![7; 256],
+                        session_id: 0,
+                        prev_kv: false,
+                        guard: None,
+                    }),
+                };
+                assert!(sm.apply(i, &cmd).result.is_ok());
+            }
+        }
+        shared
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_digest_requests_share_one_computation() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let shared = store_with_keys(dir.path(), 2_000);
+        let asks = (0..32).map(|_| {
+            let s = shared.clone();
+            tokio::spawn(async move { s.digest().await })
+        });
+        let answers: Vec<(String, u64)> = futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .map(|r| r.expect("task").expect("digest"))
+            .collect();
+        let expected = shared.read(|sm| (sm.digest(), sm.applied_index()));
+        assert!(answers.iter().all(|a| *a == expected), "{answers:?}");
+        assert_eq!(shared.digests_computed.load(Ordering::Acquire), 1);
+
+        // A new index gets a new digest.
+        {
+            let mut sm = shared.sm.write().expect("lock");
+            let cmd = Command {
+                leader_ts_ms: 9_999,
+                op: Op::Tick,
+            };
+            sm.apply(2_001, &cmd);
+        }
+        let (digest, index) = shared.digest().await.expect("digest");
+        assert_eq!(index, 2_001);
+        assert_ne!(digest, expected.0);
+        assert_eq!(shared.digests_computed.load(Ordering::Acquire), 2);
     }
 }
