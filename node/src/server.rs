@@ -16,6 +16,9 @@ use crate::metrics::{self, Metrics};
 use crate::raft::{incarnation, Consensus, StartOptions};
 use crate::ticker;
 
+/// Streams a peer may reset before this node accepted them, per connection.
+const PEER_PENDING_RESET_STREAMS: usize = 1024;
+
 /// Binds an address given as `host:port`. An IP host is bound as given; a
 /// name (e.g. a pod's stable DNS name, which may not resolve yet while the
 /// pod starts) is what peers use to reach us, so we listen on every
@@ -110,6 +113,13 @@ pub async fn run(
         .add_service(admin)
         .serve_with_incoming_shutdown(incoming(client_listener), stopped());
     let peer_server = tonic::transport::Server::builder()
+        // openraft cancels a heartbeat after one heartbeat interval; when
+        // this node is too busy to accept streams that fast, each cancel is
+        // a reset of a not-yet-accepted stream, and at h2's default limit
+        // (20) it closes the whole peer connection, failing the
+        // replication on it too (seen in the chaos soak, RELIABILITY.md).
+        // Peers are members of the group, not arbitrary clients.
+        .http2_max_pending_accept_reset_streams(Some(PEER_PENDING_RESET_STREAMS))
         .add_service(consensus.peer_service())
         .serve_with_incoming_shutdown(incoming(peer_listener), stopped());
     let metrics_server = metrics::serve(

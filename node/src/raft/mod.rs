@@ -131,19 +131,29 @@ fn millis(ms: i64) -> u64 {
 /// through would make a follower wait `[max + min, 2 max)`: 750–1,000 ms for
 /// the default 250..500 ms, three times what the operator asked for. With
 /// `max' = max / 2` and `min' = min - max'` the wait is `[min, max)` again.
-/// When that leaves `min'` at or below one heartbeat, `min'` is raised just
-/// past it (openraft requires that), so the wait starts a little later than
-/// `min` but still ends before `max`; a range too narrow to express ends at
-/// `max`. Settings the envelope would reject are
-/// passed through unchanged for openraft's own validation to refuse.
+///
+/// `min'` is also openraft's deadline for every vote and pre-vote request,
+/// so it is kept at least `max' / 2`: with `min'` just past one heartbeat
+/// (51 ms), a candidate on a loaded machine gave up on votes that were on
+/// their way, every node kept campaigning, and no election completed for
+/// 30 s (RELIABILITY.md). The wait then starts later than `min` — at the
+/// default `[375, 500)` ms — but still ends at `max`. `min'` stays above one
+/// heartbeat (openraft requires that); a range too narrow to express ends
+/// at `max`. Settings the envelope would reject are passed through
+/// unchanged for openraft's own validation to refuse.
 fn openraft_election_timeouts(heartbeat: u64, min: u64, max: u64) -> (u64, u64) {
     let lease = max / 2;
     let floor = heartbeat.saturating_add(1);
     if heartbeat == 0 || min >= max || floor >= lease.saturating_sub(1) {
         return (min, max);
     }
+    let vote_deadline = lease / 2;
     // A range too narrow to express (min close to max) ends at max instead.
-    let short = min.saturating_sub(lease).max(floor).min(lease - 1);
+    let short = min
+        .saturating_sub(lease)
+        .max(vote_deadline)
+        .max(floor)
+        .min(lease - 1);
     (short, lease)
 }
 
@@ -827,6 +837,17 @@ mod tests {
         assert_eq!(wait_range(50, 400, 500), (400, 500));
         // A 1 ms wide range ends at its max rather than doubling.
         assert_eq!(wait_range(100, 300, 301), (299, 300));
+    }
+
+    #[test]
+    fn votes_get_at_least_half_the_lease() {
+        // openraft's vote deadline is min'; the lease is max'.
+        assert_eq!(map(50, 250, 500), (125, 250));
+        assert_eq!(map(20, 100, 200), (50, 100));
+        assert_eq!(wait_range(50, 250, 500), (375, 500));
+        assert_eq!(wait_range(20, 100, 200), (150, 200));
+        // Still above one heartbeat where half the lease is not.
+        assert_eq!(map(10, 30, 40), (11, 20));
     }
 
     #[test]
