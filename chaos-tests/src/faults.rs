@@ -72,19 +72,12 @@ impl Prober {
         Prober { probes }
     }
 
-    /// The node that says it leads, if one answers. Asks without the state
-    /// digest, which is costly for a node to compute.
+    /// The node that says it leads, if one answers.
     pub async fn leader(&self) -> Option<usize> {
-        let futs = (1..=self.probes.len()).map(|n| async move {
-            let client = self.probes.get(n - 1)?;
-            let s = client.status_brief().await.ok()?;
-            (s.role == "leader" && s.leader_id == s.node_id).then_some(n)
-        });
-        futures::future::join_all(futs)
-            .await
-            .into_iter()
-            .flatten()
-            .next()
+        self.statuses_brief().await.into_iter().find_map(|(n, s)| {
+            s.filter(|s| s.role == "leader" && s.leader_id == s.node_id)
+                .map(|_| n)
+        })
     }
 
     pub async fn wait_leader(&self, timeout: Duration) -> Option<usize> {
@@ -100,29 +93,66 @@ impl Prober {
         }
     }
 
-    /// Waits until every node answers with the same applied and digest
-    /// index; returns whether they did and the last digests seen.
+    /// Waits until every node has applied everything the leader had
+    /// committed when the wait began; returns whether they did, and the
+    /// digests of a moment when all answered at one index if one came
+    /// within a few seconds more (else the last digests seen).
+    ///
+    /// Commits never stop (the leader's clock ticks, session keep-alives),
+    /// so equal applied indexes at one instant are a matter of timing;
+    /// catching up to a fixed target is what healing must achieve.
     pub async fn converge(&self, at_ns: u64, timeout: Duration) -> (bool, Vec<DigestSample>) {
         let deadline = Instant::now() + timeout;
-        loop {
-            let st = self.statuses().await;
-            let applied: Vec<u64> = st
-                .iter()
-                .filter_map(|(_, s)| s.as_ref().map(|s| s.applied_index))
-                .collect();
-            let digests: Vec<u64> = st
-                .iter()
-                .filter_map(|(_, s)| s.as_ref().map(|s| s.digest_index))
-                .collect();
-            let same = applied.len() == self.probes.len()
-                && applied.windows(2).all(|w| w[0] == w[1])
-                && digests.windows(2).all(|w| w[0] == w[1]);
-            if same || Instant::now() > deadline {
-                return (same, self.digests(at_ns).await);
+        let mut target = None;
+        let caught_up = loop {
+            let st = self.statuses_brief().await;
+            let answered: Vec<&NodeStatus> = st.iter().filter_map(|(_, s)| s.as_ref()).collect();
+            if target.is_none() {
+                target = answered
+                    .iter()
+                    .filter(|s| s.role == "leader" && s.leader_id == s.node_id)
+                    .map(|s| s.commit_index)
+                    .max();
+            }
+            if let Some(t) = target {
+                if answered.len() == self.probes.len()
+                    && answered.iter().all(|s| s.applied_index >= t)
+                {
+                    break true;
+                }
+            }
+            if Instant::now() > deadline {
+                break false;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let settle = Instant::now() + Duration::from_secs(5);
+        loop {
+            let digests = self.digests(at_ns).await;
+            let at_one_index = digests.len() == self.probes.len()
+                && digests.windows(2).all(|w| w[0].index == w[1].index);
+            if !caught_up || at_one_index || Instant::now() > settle {
+                return (caught_up, digests);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+
+    /// Status of node `n` without the state digest, which is costly for a
+    /// node to compute.
+    pub async fn brief(&self, n: usize) -> Option<NodeStatus> {
+        self.probes
+            .get(n.checked_sub(1)?)?
+            .status_brief()
+            .await
+            .ok()
+    }
+
+    pub async fn statuses_brief(&self) -> Vec<(usize, Option<NodeStatus>)> {
+        let futs = (1..=self.probes.len()).map(|n| async move { (n, self.brief(n).await) });
+        futures::future::join_all(futs).await
+    }
+
     pub async fn status(&self, n: usize) -> Option<NodeStatus> {
         self.probes.get(n.checked_sub(1)?)?.status().await.ok()
     }

@@ -291,7 +291,7 @@ pub async fn run_epoch(
         violations.push(Violation {
             checker: "determinism",
             key: "cluster".into(),
-            message: "replicas did not reach the same applied index within 30s of healing".into(),
+            message: "replicas did not all apply what was committed when healing within 30s".into(),
         });
     }
     for k in &lost {
