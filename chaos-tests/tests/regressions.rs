@@ -66,3 +66,52 @@ async fn no_stale_linearizable_read_right_after_a_full_restart() {
         stale.join("\n")
     );
 }
+
+/// Found by the 30-minute failpoints soak (2026-11-30, epochs 75, 88 and
+/// 91): after a kill-all restart on a loaded machine, every node logged
+/// "timeout while requesting pre-vote: timeout after 51ms" for 30 s and no
+/// election completed.
+///
+/// Cause: openraft gives each vote and pre-vote request its
+/// `election_timeout_min` as deadline, and the node's election timing
+/// (ADR-0010) had set that to one heartbeat + 1 ms. Votes that took longer
+/// — a busy peer, a slow disk for the vote — were given up while on their
+/// way, and the candidates campaigned again and again.
+///
+/// Here every vote and pre-vote request waits 60 ms before it is sent, more
+/// than the old deadline and less than the new one (half the lease, 125 ms
+/// at the default 250..500 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_election_completes_when_votes_take_longer_than_a_heartbeat() {
+    let bin = node_bin::ensure(Variant::Failpoints).expect("node binary with failpoints");
+    let mut c = Cluster::start(&bin, 3).await.expect("cluster up");
+    for n in 1..=3 {
+        c.set_failpoints(n, Some("network::vote::before=sleep(60)"))
+            .expect("failpoint file");
+        c.dev.kill(n).expect("kill");
+    }
+    for n in 1..=3 {
+        c.dev.start(n).expect("restart with slow votes");
+    }
+    let client = c.client(aegis_client::ClientConfig::default()).unwrap();
+    let mut leaders = Vec::new();
+    for round in 0..2 {
+        let leader = c
+            .wait_leader(Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        client
+            .put("reg/slow-votes", format!("round {round}"))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: write under leader {leader}: {e}"));
+        leaders.push(leader);
+        if round == 0 {
+            c.dev.kill(leader).expect("kill the leader");
+        }
+    }
+    assert_ne!(leaders[0], leaders[1], "a new leader after the kill");
+    assert!(
+        c.armed_count(leaders[1]) > 0,
+        "the new leader ran with the failpoint armed"
+    );
+}

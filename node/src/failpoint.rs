@@ -9,6 +9,7 @@
 //!
 //! Sites: `log_store::append::before`, `log_store::append::after`,
 //! `state_machine::apply::before`, `network::append_entries::before`,
+//! `network::vote::before` (votes and pre-votes),
 //! `state_machine::install_snapshot`.
 
 /// The environment variable read by [`setup`].

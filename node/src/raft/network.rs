@@ -159,6 +159,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        failpoint!("network::vote::before");
         self.call(&rpc, &option, |mut c, r| async move { c.vote(r).await })
             .await
     }
@@ -168,6 +169,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        failpoint!("network::vote::before");
         self.call(&rpc, &option, |mut c, r| async move { c.pre_vote(r).await })
             .await
     }
