@@ -40,7 +40,7 @@ impl Default for RaftConfig {
             election_timeout_min_ms: 250,
             election_timeout_max_ms: 500,
             rpc_timeout_ms: 1000,
-            snapshot_logs_since_last: 10_000,
+            snapshot_logs_since_last: 100_000,
             max_logs_kept_after_snapshot: 1000,
             max_payload_entries: 256,
             max_batch_proposals: 256,
