@@ -51,8 +51,15 @@ impl StateMachine {
     }
 
     pub fn to_snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
-        postcard::to_extend(self, vec![SNAPSHOT_FORMAT])
-            .map_err(|e| SnapshotError::Encode(e.to_string()))
+        self.to_snapshot_with_capacity(0)
+    }
+
+    /// [`Self::to_snapshot`] into a buffer of at least `capacity` bytes, so a
+    /// caller that knows the rough size spares the copies of a growing buffer.
+    pub fn to_snapshot_with_capacity(&self, capacity: usize) -> Result<Vec<u8>, SnapshotError> {
+        let mut buf = Vec::with_capacity(capacity.max(1));
+        buf.push(SNAPSHOT_FORMAT);
+        postcard::to_extend(self, buf).map_err(|e| SnapshotError::Encode(e.to_string()))
     }
 
     /// Restores a snapshot; corrupt, truncated or inconsistent input is an

@@ -16,7 +16,7 @@ use openraft::RaftNetworkV2;
 use serde::{de::DeserializeOwned, Serialize};
 use tonic::transport::{Channel, Endpoint};
 
-use super::types::{decode, encode, Member, NodeId, Snapshot, TypeConfig, Vote};
+use super::types::{decode, encode, Member, NodeId, Snapshot, SnapshotData, TypeConfig, Vote};
 
 /// Snapshot bytes per streamed chunk.
 const SNAPSHOT_CHUNK: usize = 1 << 20;
@@ -140,7 +140,7 @@ pub fn is_incarnation_mismatch(s: &tonic::Status) -> bool {
 }
 
 impl RaftNetworkV2<TypeConfig> for PeerConnection {
-    type SnapshotData = Vec<u8>;
+    type SnapshotData = SnapshotData;
 
     async fn append_entries(
         &mut self,

@@ -133,7 +133,7 @@ impl RaftPeer for PeerService {
             header.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
         let snapshot = openraft::storage::Snapshot {
             meta,
-            snapshot: data,
+            snapshot: data.into(),
         };
         let res = self
             .consensus

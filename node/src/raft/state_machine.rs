@@ -16,7 +16,9 @@ use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 use tokio::sync::{broadcast, watch};
 
-use super::types::{decode, encode, LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
+use super::types::{
+    decode, encode, LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig,
+};
 use crate::metrics::Metrics;
 
 const SNAPSHOT_FILE: &str = "snapshot.bin";
@@ -88,7 +90,7 @@ impl SmStore {
             progress.membership = meta.last_membership.clone();
             current = Some(Snapshot {
                 meta,
-                snapshot: data,
+                snapshot: data.into(),
             });
         }
         let (events, _) = broadcast::channel(4096);
@@ -161,13 +163,17 @@ impl SmShared {
         self.applied_index.subscribe()
     }
 
+    /// Writes the file `open` reads: the postcard encoding of `(meta, data)`.
+    /// The header is encoded on its own and the data written after it, so
+    /// a state of many megabytes is not copied into a second buffer.
     fn write_snapshot_file(&self, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
-        let bytes = encode(&(meta, data))?;
+        let header = snapshot_file_header(meta, data.len())?;
         let tmp = self.dir.join(format!("{SNAPSHOT_FILE}.tmp"));
         {
             use std::io::Write;
             let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
+            f.write_all(&header)?;
+            f.write_all(data)?;
             f.sync_all()?;
         }
         std::fs::rename(&tmp, self.dir.join(SNAPSHOT_FILE))?;
@@ -175,14 +181,26 @@ impl SmShared {
     }
 }
 
+/// What precedes the data in the snapshot file: the metadata, then the data's
+/// length as postcard prefixes a byte sequence (the same varint as a `u64`).
+fn snapshot_file_header(meta: &SnapshotMeta, len: usize) -> io::Result<Vec<u8>> {
+    encode(&(meta, len as u64))
+}
+
 impl RaftSnapshotBuilder<TypeConfig> for SmStore {
-    type SnapshotData = Vec<u8>;
+    type SnapshotData = SnapshotData;
 
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
         let shared = self.shared.clone();
         // Encoding a large state takes long: let the runtime move its other
         // tasks off this worker meanwhile, and encode a copy, so apply (which
         // needs the write lock) waits only for the copy.
+        // The last snapshot's size, plus room to grow: encoding then fills
+        // one buffer instead of doubling and copying its way up to the size.
+        let size_hint = match &*shared.current.lock().map_err(|_| poisoned())? {
+            Some(s) => s.snapshot.len() + s.snapshot.len() / 8 + 4096,
+            None => 4096,
+        };
         let (meta, data) = tokio::task::block_in_place(|| {
             // Both locks together, so the metadata describes exactly the
             // state copied.
@@ -196,14 +214,14 @@ impl RaftSnapshotBuilder<TypeConfig> for SmStore {
                 (sm.clone(), meta)
             };
             let data = state
-                .to_snapshot()
+                .to_snapshot_with_capacity(size_hint)
                 .map_err(|e| io::Error::other(e.to_string()))?;
             Ok::<_, io::Error>((meta, data))
         })?;
         tokio::task::block_in_place(|| shared.write_snapshot_file(&meta, &data))?;
         let snap = Snapshot {
             meta,
-            snapshot: data,
+            snapshot: data.into(),
         };
         *shared.current.lock().map_err(|_| poisoned())? = Some(snap.clone());
         Ok(snap)
@@ -211,7 +229,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SmStore {
 }
 
 impl RaftStateMachine<TypeConfig> for SmStore {
-    type SnapshotData = Vec<u8>;
+    type SnapshotData = SnapshotData;
     type SnapshotBuilder = SmStore;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
@@ -265,7 +283,7 @@ impl RaftStateMachine<TypeConfig> for SmStore {
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Vec<u8>,
+        snapshot: SnapshotData,
     ) -> Result<(), io::Error> {
         failpoint!("state_machine::install_snapshot");
         let restored = StateMachine::from_snapshot(&snapshot)
@@ -353,5 +371,46 @@ mod tests {
         assert_eq!(index, 2_001);
         assert_ne!(digest, expected.0);
         assert_eq!(shared.digests_computed.load(Ordering::Acquire), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_built_snapshot_is_the_file_a_restart_restores() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let shared = store_with_keys(dir.path(), 500);
+        shared.progress.lock().expect("lock").last_applied =
+            Some(openraft::testing::log_id::<TypeConfig>(1, 1, 500));
+        let mut store = SmStore {
+            shared: shared.clone(),
+        };
+        let built = store.build_snapshot().await.expect("build");
+        // A second build is sized from the first and must encode the same.
+        let again = store.build_snapshot().await.expect("build again");
+        assert_eq!(built.snapshot, again.snapshot);
+
+        // The file is the postcard encoding of (meta, data), as earlier
+        // versions wrote it with one `encode`.
+        let file = std::fs::read(dir.path().join(SNAPSHOT_FILE)).expect("read the file");
+        let (meta, data): (SnapshotMeta, Vec<u8>) = decode(&file).expect("decode the file");
+        assert_eq!(meta, built.meta);
+        assert_eq!(data, built.snapshot.as_ref());
+        assert_eq!(
+            file,
+            encode(&(&built.meta, data.as_slice())).expect("encode")
+        );
+
+        let reopened = SmStore::open(dir.path(), Metrics::new()).expect("reopen");
+        let restored = reopened.shared();
+        assert_eq!(
+            restored.read(|sm| sm.digest()),
+            shared.read(|sm| sm.digest())
+        );
+        let current = reopened
+            .clone()
+            .get_current_snapshot()
+            .await
+            .expect("current")
+            .expect("a snapshot");
+        assert_eq!(current.snapshot, built.snapshot);
+        assert_eq!(current.meta, built.meta);
     }
 }

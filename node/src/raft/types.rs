@@ -34,7 +34,10 @@ pub type Vote = openraft::type_config::alias::VoteOf<TypeConfig>;
 pub type Entry = openraft::type_config::alias::EntryOf<TypeConfig>;
 pub type StoredMembership = openraft::type_config::alias::StoredMembershipOf<TypeConfig>;
 pub type SnapshotMeta = openraft::type_config::alias::SnapshotMetaOf<TypeConfig>;
-pub type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, Vec<u8>>;
+/// A snapshot's bytes: built once, then shared (kept as the current
+/// snapshot, handed to openraft, sent to followers) without copying.
+pub type SnapshotData = bytes::Bytes;
+pub type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>;
 pub type Raft = openraft::Raft<TypeConfig, super::state_machine::SmStore>;
 
 /// Encoding of everything that crosses the wire or hits the disk.
