@@ -16,6 +16,7 @@ pub struct Entry {
     pub create_revision: u64,
     pub version: u64,
     pub session_id: u64,
+    #[serde(with = "serde_bytes")]
     pub value: Option<Vec<u8>>,
 }
 

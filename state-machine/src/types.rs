@@ -59,7 +59,9 @@ pub enum Op {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PutOp {
+    #[serde(with = "serde_bytes")]
     pub key: Vec<u8>,
+    #[serde(with = "serde_bytes")]
     pub value: Vec<u8>,
     /// 0 = not bound to a session.
     pub session_id: u64,
@@ -75,6 +77,7 @@ pub struct FencingGuard {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteOp {
+    #[serde(with = "serde_bytes")]
     pub key: Vec<u8>,
     pub prefix: bool,
     pub prev_kv: bool,
@@ -83,6 +86,7 @@ pub struct DeleteOp {
 /// A read inside a transaction (evaluated at the txn's own revision).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RangeOp {
+    #[serde(with = "serde_bytes")]
     pub prefix: Vec<u8>,
     pub limit: u32,
     pub keys_only: bool,
@@ -115,10 +119,12 @@ pub enum CompareResult {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Compare {
+    #[serde(with = "serde_bytes")]
     pub key: Vec<u8>,
     pub target: CompareTarget,
     pub result: CompareResult,
     /// Used when target is Value.
+    #[serde(with = "serde_bytes")]
     pub value: Vec<u8>,
     /// Used for the numeric targets.
     pub number: u64,
@@ -134,7 +140,9 @@ pub struct TxnOp {
 /// A key's value at one revision, as seen by clients.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyValue {
+    #[serde(with = "serde_bytes")]
     pub key: Vec<u8>,
+    #[serde(with = "serde_bytes")]
     pub value: Vec<u8>,
     pub create_revision: u64,
     pub mod_revision: u64,
@@ -344,5 +352,72 @@ impl std::fmt::Display for Command {
             Op::SetRetention { .. } => "set-retention",
         };
         write!(f, "{name}@{}", self.leader_ts_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Byte fields are encoded with `serde_bytes`; the bytes must be what
+    /// the plain `Vec<u8>` encoding wrote before (logs, snapshots and peers
+    /// of earlier builds), both ways. A postcard struct is its fields in
+    /// order, so a tuple of plain fields is the old encoding.
+    #[test]
+    fn byte_fields_keep_the_plain_vec_encoding() {
+        let put = PutOp {
+            key: b"config/a".to_vec(),
+            value: (0..=255).collect(),
+            session_id: 300,
+            prev_kv: true,
+            guard: Some(FencingGuard {
+                lock: "l".into(),
+                token: 7,
+            }),
+        };
+        let plain = (
+            put.key.clone(),
+            put.value.clone(),
+            put.session_id,
+            put.prev_kv,
+            put.guard.clone(),
+        );
+        let old = postcard::to_stdvec(&plain).expect("encode plain");
+        assert_eq!(postcard::to_stdvec(&put).expect("encode"), old);
+        assert_eq!(postcard::from_bytes::<PutOp>(&old).expect("decode"), put);
+
+        let cmp = Compare {
+            key: vec![],
+            target: CompareTarget::Value,
+            result: CompareResult::Equal,
+            value: vec![0; 200],
+            number: 1,
+        };
+        let plain = (
+            cmp.key.clone(),
+            cmp.target,
+            cmp.result,
+            cmp.value.clone(),
+            cmp.number,
+        );
+        let old = postcard::to_stdvec(&plain).expect("encode plain");
+        assert_eq!(postcard::to_stdvec(&cmp).expect("encode"), old);
+        assert_eq!(postcard::from_bytes::<Compare>(&old).expect("decode"), cmp);
+
+        for value in [None, Some(vec![]), Some(vec![9; 300])] {
+            let e = crate::kv::Entry {
+                mod_revision: 5,
+                create_revision: 4,
+                version: 2,
+                session_id: 0,
+                value: value.clone(),
+            };
+            let old = postcard::to_stdvec(&(5u64, 4u64, 2u64, 0u64, value)).expect("encode plain");
+            assert_eq!(postcard::to_stdvec(&e).expect("encode"), old);
+            assert_eq!(
+                postcard::from_bytes::<crate::kv::Entry>(&old).expect("decode"),
+                e
+            );
+        }
     }
 }

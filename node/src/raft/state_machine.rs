@@ -83,14 +83,15 @@ impl SmStore {
         let path = dir.join(SNAPSHOT_FILE);
         if path.exists() {
             let bytes = std::fs::read(&path)?;
-            let (meta, data): (SnapshotMeta, Vec<u8>) = decode(&bytes)?;
+            // As one byte string, not element by element.
+            let (meta, data): (SnapshotMeta, serde_bytes::ByteBuf) = decode(&bytes)?;
             sm = StateMachine::from_snapshot(&data)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
             progress.last_applied = meta.last_log_id;
             progress.membership = meta.last_membership.clone();
             current = Some(Snapshot {
                 meta,
-                snapshot: data.into(),
+                snapshot: data.into_vec().into(),
             });
         }
         let (events, _) = broadcast::channel(4096);
