@@ -193,15 +193,15 @@ impl RaftSnapshotBuilder<TypeConfig> for SmStore {
 
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
         let shared = self.shared.clone();
-        // Encoding a large state takes long: let the runtime move its other
-        // tasks off this worker meanwhile, and encode a copy, so apply (which
-        // needs the write lock) waits only for the copy.
         // The last snapshot's size, plus room to grow: encoding then fills
         // one buffer instead of doubling and copying its way up to the size.
         let size_hint = match &*shared.current.lock().map_err(|_| poisoned())? {
             Some(s) => s.snapshot.len() + s.snapshot.len() / 8 + 4096,
             None => 4096,
         };
+        // Encoding a large state takes long: let the runtime move its other
+        // tasks off this worker meanwhile, and encode a copy, so apply (which
+        // needs the write lock) waits only for the copy.
         let (meta, data) = tokio::task::block_in_place(|| {
             // Both locks together, so the metadata describes exactly the
             // state copied.
