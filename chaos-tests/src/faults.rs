@@ -203,11 +203,8 @@ impl Cluster {
         // Snapshots every 10,000 entries rather than the default 100,000, so
         // a run of a few minutes still builds, purges and installs them while
         // faults are injected.
-        let config = harness_dir.path().join("aegis.yaml");
-        std::fs::write(&config, "raft:\n  snapshot-logs-since-last: 10000\n")
-            .map_err(io("writing the node config"))?;
         let mut dev = DevCluster::ephemeral(&wrapper, nodes)?
-            .with_node_args(vec!["--config".into(), config.display().to_string()])
+            .with_config_yaml("raft:\n  snapshot-logs-since-last: 10000\n")?
             .with_up_timeout(Duration::from_secs(60));
         dev.up().await?;
         let probes = (1..=nodes)

@@ -234,6 +234,15 @@ impl DevCluster {
         self
     }
 
+    /// Writes `yaml` to `aegis.yaml` in the cluster directory and starts
+    /// every node with `--config` pointing at it (replacing other extra
+    /// arguments).
+    pub fn with_config_yaml(self, yaml: &str) -> Result<Self, DevError> {
+        let path = self.dir.join("aegis.yaml");
+        std::fs::write(&path, yaml).map_err(io(format!("writing {}", path.display())))?;
+        Ok(self.with_node_args(vec!["--config".into(), path.display().to_string()]))
+    }
+
     pub fn with_up_timeout(mut self, t: Duration) -> Self {
         self.up_timeout = t;
         self

@@ -57,7 +57,7 @@ impl StateMachine {
     /// [`Self::to_snapshot`] into a buffer of at least `capacity` bytes, so a
     /// caller that knows the rough size spares the copies of a growing buffer.
     pub fn to_snapshot_with_capacity(&self, capacity: usize) -> Result<Vec<u8>, SnapshotError> {
-        let mut buf = Vec::with_capacity(capacity.max(1));
+        let mut buf = Vec::with_capacity(capacity);
         buf.push(SNAPSHOT_FORMAT);
         postcard::to_extend(self, buf).map_err(|e| SnapshotError::Encode(e.to_string()))
     }

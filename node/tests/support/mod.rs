@@ -26,9 +26,9 @@ pub async fn cluster(nodes: usize) -> DevCluster {
 pub async fn cluster_with(nodes: usize, config_yaml: &[&str]) -> DevCluster {
     let mut c = DevCluster::ephemeral(node_bin(), nodes).expect("ephemeral cluster");
     if !config_yaml.is_empty() {
-        let path = c.dir().join("aegis.yaml");
-        std::fs::write(&path, config_yaml.join("\n")).expect("write config");
-        c = c.with_node_args(vec!["--config".into(), path.display().to_string()]);
+        c = c
+            .with_config_yaml(&config_yaml.join("\n"))
+            .expect("write config");
     }
     c.up().await.expect("cluster up");
     c
