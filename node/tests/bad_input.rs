@@ -148,3 +148,48 @@ async fn a_node_refuses_to_start_on_a_config_that_fails_the_envelope() {
         assert!(err.contains(rule), "names {rule}: {err}");
     }
 }
+
+/// A peer stream that carries something other than an append is refused
+/// with INVALID_ARGUMENT; the follower keeps replicating the real leader's
+/// writes (a leaked or mixed-up connection cannot wedge it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_append_on_the_peer_stream_is_refused_and_loses_nothing() {
+    use aegis_proto::raft::raft_peer_client::RaftPeerClient;
+    use aegis_proto::raft::RaftPayload;
+
+    let _g = serial().await;
+    let c = cluster(3).await;
+    let client = c.client().unwrap();
+    client.put("keep", "me").await.unwrap();
+    let leader = leader_of(&c).await as usize;
+    let follower = (1..=3).find(|n| *n != leader).unwrap();
+
+    let addr = format!("http://{}", c.addrs(follower).unwrap().peer);
+    let mut peer = RaftPeerClient::connect(addr).await.unwrap();
+    let garbage = RaftPayload {
+        data: vec![0xff; 7],
+    };
+    let mut replies = peer
+        .append_stream(tokio_stream::iter(vec![garbage]))
+        .await
+        .unwrap()
+        .into_inner();
+    let refused = tokio::time::timeout(Duration::from_secs(10), replies.message())
+        .await
+        .expect("the follower answers")
+        .expect_err("garbage is not an append");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(
+        refused.message().starts_with("undecodable peer message"),
+        "{refused:?}"
+    );
+
+    // The follower still takes the leader's appends: a write lands on it.
+    client.put("after", "v").await.unwrap();
+    let index = status_of(&c, leader).await.unwrap().applied_index;
+    assert!(
+        wait_applied(&c, &[follower], index, Duration::from_secs(10)).await,
+        "the follower stopped applying after the refused stream"
+    );
+    assert_eq!(client.get("keep").await.unwrap().kv.unwrap().value, b"me");
+}

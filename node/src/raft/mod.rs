@@ -2,6 +2,7 @@
 //! [`Consensus`] — propose an op, pass a read barrier, read status, change
 //! membership — and never names an openraft type.
 
+mod append_stream;
 mod forward;
 pub mod incarnation;
 mod log_store;

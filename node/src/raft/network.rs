@@ -2,24 +2,33 @@
 //! postcard bytes inside the stable `aegis.raft.v1` envelope.
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use aegis_proto::raft::raft_peer_client::RaftPeerClient;
 use aegis_proto::raft::{RaftPayload, SnapshotChunk};
+use futures::Stream;
+use openraft::base::{BoxFuture, BoxStream};
 use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
-use openraft::network::{RPCOption, RaftNetworkFactory};
+use openraft::network::{stream_append_sequential, RPCOption, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
-    TransferLeaderResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult,
+    TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse,
 };
-use openraft::RaftNetworkV2;
+use openraft::{OptionalSend, RaftNetworkV2};
 use serde::{de::DeserializeOwned, Serialize};
 use tonic::transport::{Channel, Endpoint};
 
+use super::append_stream;
 use super::types::{decode, encode, Member, NodeId, Snapshot, SnapshotData, TypeConfig, Vote};
 
 /// Snapshot bytes per streamed chunk.
 const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+/// How long a leader keeps using unary AppendEntries after a peer answered
+/// UNIMPLEMENTED to `AppendStream` (a node of an older build, during a
+/// rolling upgrade) before it tries the stream again.
+const STREAM_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Request metadata carrying the incarnation the sender has recorded for the
 /// target (decimal). The target refuses when it is non-zero and not its own.
@@ -53,6 +62,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
             client: channel(&node.peer_addr, self.connect_timeout)
                 .map(RaftPeerClient::new)
                 .map_err(|e| e.to_string()),
+            stream_refused: None,
         }
     }
 }
@@ -69,6 +79,8 @@ pub struct PeerConnection {
     /// answering from an empty log.
     expected_incarnation: u64,
     client: Result<RaftPeerClient<Channel>, String>,
+    /// When the target last answered UNIMPLEMENTED to `AppendStream`.
+    stream_refused: Option<Instant>,
 }
 
 /// Adds the expected incarnation to an outgoing request (nothing for 0).
@@ -119,7 +131,7 @@ impl PeerConnection {
     }
 }
 
-fn status_error(target: NodeId, s: tonic::Status) -> RPCError<TypeConfig> {
+pub(super) fn status_error(target: NodeId, s: tonic::Status) -> RPCError<TypeConfig> {
     let msg = format!("peer {target}: {}: {}", s.code(), s.message());
     match s.code() {
         tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
@@ -139,8 +151,73 @@ pub fn is_incarnation_mismatch(s: &tonic::Status) -> bool {
     s.code() == tonic::Code::FailedPrecondition && s.message().starts_with(INCARNATION_MISMATCH)
 }
 
+type Replies<'s> = BoxStream<'s, Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>>;
+
+impl PeerConnection {
+    /// Opens an `AppendStream` to the target (see `append_stream`).
+    async fn open_append_stream<S>(
+        &mut self,
+        input: S,
+        option: RPCOption,
+    ) -> Result<Replies<'static>, RPCError<TypeConfig>>
+    where
+        S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
+    {
+        let timeout = option.hard_ttl().max(self.rpc_timeout);
+        let mut client = self.client()?;
+        let session = append_stream::Session::new(self.target, timeout);
+        let mut request = tonic::Request::new(append_stream::requests(input, Arc::clone(&session)));
+        expect_incarnation(&mut request, self.expected_incarnation);
+        let opened = match tokio::time::timeout(timeout, client.append_stream(request)).await {
+            Ok(opened) => opened,
+            Err(_) => {
+                return Err(RPCError::Unreachable(Unreachable::from_string(format!(
+                    "peer {}: AppendStream not answered within {timeout:?}",
+                    self.target
+                ))))
+            }
+        };
+        match opened {
+            Ok(resp) => Ok(Box::pin(append_stream::replies(resp.into_inner(), session))),
+            Err(s) => {
+                if s.code() == tonic::Code::Unimplemented {
+                    tracing::info!(
+                        target = self.target,
+                        "peer has no AppendStream (an older build); replicating with \
+                         AppendEntries calls for {STREAM_RETRY_AFTER:?}"
+                    );
+                    self.stream_refused = Some(Instant::now());
+                }
+                Err(status_error(self.target, s))
+            }
+        }
+    }
+}
+
 impl RaftNetworkV2<TypeConfig> for PeerConnection {
     type SnapshotData = SnapshotData;
+
+    /// Replication over `AppendStream`; heartbeats, and everything to a peer
+    /// that recently refused the stream, call by call.
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
+        option: RPCOption,
+    ) -> BoxFuture<'s, Result<Replies<'s>, RPCError<TypeConfig>>>
+    where
+        S: Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
+    {
+        // A heartbeat is a stream of exactly one append: one call carries it
+        // with fewer frames than opening a stream for it.
+        let single = input.size_hint() == (1, Some(1));
+        let refused = self
+            .stream_refused
+            .is_some_and(|t| t.elapsed() < STREAM_RETRY_AFTER);
+        if single || refused {
+            return stream_append_sequential(self, input, option);
+        }
+        Box::pin(async move { self.open_append_stream(input, option).await })
+    }
 
     async fn append_entries(
         &mut self,

@@ -1,18 +1,20 @@
 //! Incoming Raft RPCs from peers, and requests followers forward to us.
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aegis_proto::raft::raft_peer_server::RaftPeer;
 use aegis_proto::raft::{IdentityRequest, IdentityResponse, RaftPayload, SnapshotChunk};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
+use openraft::raft::{AppendEntriesRequest, StreamAppendResult};
 use serde::{de::DeserializeOwned, Serialize};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::forward::ForwardRequest;
 use super::network::{EXPECTED_INCARNATION, INCARNATION_MISMATCH};
-use super::types::{decode, encode, SnapshotMeta, Vote};
+use super::types::{decode, encode, SnapshotMeta, TypeConfig, Vote};
 use super::Consensus;
 
 /// At most one log line per this interval about refused RPCs: a leader
@@ -83,8 +85,67 @@ where
     reply(&f(req).await.map_err(|e| e.to_string()))
 }
 
+/// Replies of one `AppendStream`, in request order.
+type AppendReplies = Pin<Box<dyn Stream<Item = Result<RaftPayload, Status>> + Send>>;
+
+/// Decodes the requests of an `AppendStream` until the first that cannot be
+/// decoded (or a transport error); the reason is kept in `refused` and sent
+/// after the replies to everything before it.
+fn decode_appends(
+    incoming: Streaming<RaftPayload>,
+    refused: Arc<Mutex<Option<Status>>>,
+) -> impl Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + 'static {
+    futures::stream::unfold(Some(incoming), move |incoming| {
+        let refused = Arc::clone(&refused);
+        async move {
+            let mut incoming = incoming?;
+            let why = match incoming.next().await? {
+                Ok(payload) => match decode(&payload.data) {
+                    Ok(req) => return Some((req, Some(incoming))),
+                    Err(e) => Status::invalid_argument(format!("undecodable peer message: {e}")),
+                },
+                Err(status) => status,
+            };
+            if let Ok(mut slot) = refused.lock() {
+                *slot = Some(why);
+            }
+            None
+        }
+    })
+}
+
+fn encode_reply(r: &Result<StreamAppendResult<TypeConfig>, String>) -> Result<RaftPayload, Status> {
+    encode(r)
+        .map(|data| RaftPayload { data })
+        .map_err(|e| Status::internal(e.to_string()))
+}
+
 #[tonic::async_trait]
 impl RaftPeer for PeerService {
+    type AppendStreamStream = AppendReplies;
+
+    /// Hands the stream to openraft, which pipelines it into the Raft core
+    /// and answers each request once its entries are on disk.
+    async fn append_stream(
+        &self,
+        r: Request<Streaming<RaftPayload>>,
+    ) -> Result<Response<AppendReplies>, Status> {
+        self.check_incarnation(r.metadata())?;
+        let refused = Arc::new(Mutex::new(None));
+        let requests = decode_appends(r.into_inner(), Arc::clone(&refused));
+        let replies = self
+            .consensus
+            .raft
+            .stream_append(requests)
+            .map(|r| encode_reply(&r.map_err(|fatal| fatal.to_string())));
+        let refusal =
+            futures::stream::once(
+                async move { refused.lock().ok().and_then(|mut slot| slot.take()) },
+            )
+            .filter_map(|why| async move { why.map(Err) });
+        Ok(Response::new(Box::pin(replies.chain(refusal))))
+    }
+
     async fn append_entries(
         &self,
         r: Request<RaftPayload>,

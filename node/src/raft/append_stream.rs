@@ -1,0 +1,386 @@
+//! The leader's half of `AppendStream`: one gRPC stream per replication
+//! session instead of one call per AppendEntries.
+//!
+//! A unary call costs a new HTTP/2 stream each time (headers, an end-of-stream
+//! frame and trailers, and a task on the follower), and openraft waits for
+//! its reply before it sends the next append. On the stream an append is one
+//! message and a reply is one message, and up to [`MAX_INFLIGHT_APPENDS`]
+//! appends are in flight, so the follower's fsync overlaps the next append.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aegis_proto::raft::RaftPayload;
+use futures::{Stream, StreamExt};
+use openraft::errors::{NetworkError, RPCError, Unreachable};
+use openraft::raft::{AppendEntriesRequest, StreamAppendResult};
+use tokio::sync::Semaphore;
+use tonic::Streaming;
+
+use super::network::status_error;
+use super::types::{decode, encode, NodeId, TypeConfig};
+
+/// Appends one replication stream keeps in flight before it waits for a
+/// reply. More overlaps the network and the follower's fsync with the next
+/// append; fewer lets entries pile up into larger, fewer messages.
+pub const MAX_INFLIGHT_APPENDS: usize = 2;
+
+type Reply = Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>;
+
+/// What both halves of one stream share.
+pub struct Session {
+    target: NodeId,
+    /// Room for more appends in flight; a reply gives one back.
+    room: Semaphore,
+    /// When each unanswered append was sent, oldest first.
+    sent: Mutex<VecDeque<Instant>>,
+    /// Why the request half ended early (an append that could not be encoded).
+    failed: Mutex<Option<String>>,
+    /// The longest an append may wait for its reply.
+    timeout: Duration,
+}
+
+impl Session {
+    pub fn new(target: NodeId, timeout: Duration) -> Arc<Self> {
+        Arc::new(Session {
+            target,
+            room: Semaphore::new(MAX_INFLIGHT_APPENDS),
+            sent: Mutex::new(VecDeque::new()),
+            failed: Mutex::new(None),
+            timeout,
+        })
+    }
+
+    fn on_sent(&self) {
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.push_back(Instant::now());
+        }
+    }
+
+    fn on_reply(&self) {
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.pop_front();
+        }
+        self.room.add_permits(1);
+    }
+
+    /// True when the oldest unanswered append has waited past the timeout.
+    fn overdue(&self) -> bool {
+        self.sent
+            .lock()
+            .ok()
+            .and_then(|sent| sent.front().map(|t| t.elapsed() >= self.timeout))
+            .unwrap_or(false)
+    }
+
+    fn fail(&self, why: String) {
+        if let Ok(mut failed) = self.failed.lock() {
+            *failed = Some(why);
+        }
+    }
+
+    fn take_failure(&self) -> Option<String> {
+        self.failed.lock().ok().and_then(|mut f| f.take())
+    }
+}
+
+/// The request half: openraft's appends, encoded, at most
+/// [`MAX_INFLIGHT_APPENDS`] ahead of the replies.
+pub fn requests<S>(input: S, session: Arc<Session>) -> impl Stream<Item = RaftPayload> + Send
+where
+    S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
+{
+    futures::stream::unfold(input, move |mut input| {
+        let session = Arc::clone(&session);
+        async move {
+            // Waiting here, not after `next`, lets entries that arrive meanwhile
+            // join the next append instead of each becoming one.
+            session.room.acquire().await.ok()?.forget();
+            let req = input.next().await?;
+            failpoint!("network::append_entries::before");
+            match encode(&req) {
+                Ok(data) => {
+                    session.on_sent();
+                    Some((RaftPayload { data }, input))
+                }
+                Err(e) => {
+                    session.fail(format!("cannot encode an append: {e}"));
+                    None
+                }
+            }
+        }
+    })
+}
+
+/// The reply half: the follower's answers in request order. Ends after the
+/// first error or refusal, as openraft expects of a stream.
+pub fn replies(
+    incoming: Streaming<RaftPayload>,
+    session: Arc<Session>,
+) -> impl Stream<Item = Reply> + Send + 'static {
+    futures::stream::unfold(Some((incoming, session)), |state| async move {
+        let (mut incoming, session) = state?;
+        loop {
+            let next = tokio::time::timeout(session.timeout, incoming.message()).await;
+            let reply = match next {
+                Ok(Ok(Some(payload))) => {
+                    session.on_reply();
+                    unpack(&payload)
+                }
+                // The follower closed the stream after answering everything.
+                Ok(Ok(None)) => {
+                    let why = session.take_failure()?;
+                    Err(RPCError::Network(NetworkError::from_string(why)))
+                }
+                Ok(Err(status)) => Err(status_error(session.target, status)),
+                // Quiet while nothing is asked is fine: the leader has nothing to send.
+                Err(_) if !session.overdue() => continue,
+                Err(_) => Err(RPCError::Unreachable(Unreachable::from_string(format!(
+                    "peer {}: no reply to an append within {:?}",
+                    session.target, session.timeout
+                )))),
+            };
+            let go_on = matches!(reply, Ok(Ok(_)));
+            return Some((reply, go_on.then_some((incoming, session))));
+        }
+    })
+}
+
+/// A reply is `Result<StreamAppendResult, String>`: an error string is a
+/// failure of the follower's Raft core, not of the network.
+fn unpack(payload: &RaftPayload) -> Reply {
+    let r: Result<StreamAppendResult<TypeConfig>, String> =
+        decode(&payload.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+    r.map_err(|msg| RPCError::Network(NetworkError::from_string(msg)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aegis_proto::raft::raft_peer_server::{RaftPeer, RaftPeerServer};
+    use aegis_proto::raft::{IdentityRequest, IdentityResponse, SnapshotChunk};
+    use openraft::network::{RPCOption, RaftNetworkFactory};
+    use openraft::raft::AppendEntriesResponse;
+    use openraft::testing::{blank_ent, log_id};
+    use openraft::RaftNetworkV2;
+    use tonic::{Request, Response, Status};
+
+    use super::*;
+    use crate::raft::network::PeerNetwork;
+    use crate::raft::types::{Member, Vote};
+
+    /// A peer of our own making, for what a real node will not do: be an
+    /// older build without `AppendStream`, or never answer.
+    #[derive(Clone, Default)]
+    struct FakePeer {
+        no_stream: bool,
+        silent: bool,
+        streamed: Arc<AtomicUsize>,
+        unary: Arc<AtomicUsize>,
+    }
+
+    fn answer(payload: &RaftPayload) -> Result<RaftPayload, Status> {
+        let req: AppendEntriesRequest<TypeConfig> =
+            decode(&payload.data).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let last = req.entries.last().map(|e| e.log_id).or(req.prev_log_id);
+        let reply: Result<StreamAppendResult<TypeConfig>, String> = Ok(Ok(last));
+        let data = encode(&reply).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(RaftPayload { data })
+    }
+
+    fn unimplemented<T>() -> Result<Response<T>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+
+    #[tonic::async_trait]
+    impl RaftPeer for FakePeer {
+        type AppendStreamStream = Pin<Box<dyn Stream<Item = Result<RaftPayload, Status>> + Send>>;
+
+        async fn append_stream(
+            &self,
+            r: Request<Streaming<RaftPayload>>,
+        ) -> Result<Response<Self::AppendStreamStream>, Status> {
+            if self.no_stream {
+                return unimplemented();
+            }
+            let (seen, silent) = (Arc::clone(&self.streamed), self.silent);
+            let replies = r.into_inner().filter_map(move |m| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let reply = match m {
+                    Ok(p) if !silent => Some(answer(&p)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                };
+                async move { reply }
+            });
+            Ok(Response::new(Box::pin(replies)))
+        }
+
+        async fn append_entries(
+            &self,
+            r: Request<RaftPayload>,
+        ) -> Result<Response<RaftPayload>, Status> {
+            self.unary.fetch_add(1, Ordering::SeqCst);
+            let _: AppendEntriesRequest<TypeConfig> = decode(&r.into_inner().data)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            let reply: Result<AppendEntriesResponse<TypeConfig>, String> =
+                Ok(AppendEntriesResponse::Success);
+            let data = encode(&reply).map_err(|e| Status::internal(e.to_string()))?;
+            Ok(Response::new(RaftPayload { data }))
+        }
+
+        async fn vote(&self, _: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+            unimplemented()
+        }
+        async fn pre_vote(&self, _: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+            unimplemented()
+        }
+        async fn transfer_leader(
+            &self,
+            _: Request<RaftPayload>,
+        ) -> Result<Response<RaftPayload>, Status> {
+            unimplemented()
+        }
+        async fn install_snapshot(
+            &self,
+            _: Request<Streaming<SnapshotChunk>>,
+        ) -> Result<Response<RaftPayload>, Status> {
+            unimplemented()
+        }
+        async fn forward(&self, _: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+            unimplemented()
+        }
+        async fn identity(
+            &self,
+            _: Request<IdentityRequest>,
+        ) -> Result<Response<IdentityResponse>, Status> {
+            unimplemented()
+        }
+    }
+
+    /// Serves `peer` on a loopback port and returns a leader's connection to it.
+    async fn connect(peer: FakePeer, rpc_timeout: Duration) -> impl RaftNetworkV2<TypeConfig> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(RaftPeerServer::new(peer))
+                .serve_with_incoming(incoming),
+        );
+        let member = Member {
+            peer_addr: addr.to_string(),
+            ..Member::default()
+        };
+        let mut factory = PeerNetwork {
+            connect_timeout: rpc_timeout,
+        };
+        factory.new_client(2, &member).await
+    }
+
+    /// Appends of one blank entry each, at indexes 1..=n.
+    fn appends(n: u64) -> impl Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin {
+        let reqs = (1..=n).map(|i| AppendEntriesRequest {
+            vote: Vote::new_committed(1, 1),
+            prev_log_id: (i > 1).then(|| log_id::<TypeConfig>(1, 1, i - 1)),
+            leader_commit: None,
+            entries: vec![blank_ent::<TypeConfig>(1, 1, i)],
+        });
+        futures::stream::iter(reqs.collect::<Vec<_>>())
+    }
+
+    fn acked(r: &Reply) -> Option<u64> {
+        match r {
+            Ok(Ok(Some(l))) => Some(l.index()),
+            _ => None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replies_come_back_in_request_order() {
+        let peer = FakePeer::default();
+        let mut conn = connect(peer.clone(), Duration::from_secs(5)).await;
+        let option = RPCOption::new(Duration::from_secs(5));
+        let replies: Vec<Reply> = conn
+            .stream_append(appends(6), option)
+            .await
+            .expect("stream opens")
+            .collect()
+            .await;
+        let acks: Vec<Option<u64>> = replies.iter().map(acked).collect();
+        assert_eq!(acks, (1..=6).map(Some).collect::<Vec<_>>(), "{replies:?}");
+        assert_eq!(peer.streamed.load(Ordering::SeqCst), 6);
+        assert_eq!(peer.unary.load(Ordering::SeqCst), 0, "no unary call needed");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_most_the_inflight_limit_goes_unanswered_then_the_stream_times_out() {
+        let peer = FakePeer {
+            silent: true,
+            ..FakePeer::default()
+        };
+        let timeout = Duration::from_millis(400);
+        let mut conn = connect(peer.clone(), timeout).await;
+        let mut replies = conn
+            .stream_append(appends(10), RPCOption::new(timeout))
+            .await
+            .expect("stream opens");
+        let first = tokio::time::timeout(Duration::from_secs(10), replies.next())
+            .await
+            .expect("the leader gives up on a silent follower");
+        assert!(
+            matches!(first, Some(Err(RPCError::Unreachable(_)))),
+            "{first:?}"
+        );
+        assert!(
+            replies.next().await.is_none(),
+            "the stream ends after an error"
+        );
+        assert_eq!(peer.streamed.load(Ordering::SeqCst), MAX_INFLIGHT_APPENDS);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_peer_without_the_stream_is_served_call_by_call() {
+        let peer = FakePeer {
+            no_stream: true,
+            ..FakePeer::default()
+        };
+        let mut conn = connect(peer.clone(), Duration::from_secs(5)).await;
+        let option = RPCOption::new(Duration::from_secs(5));
+        let refused = conn
+            .stream_append(appends(2), option.clone())
+            .await
+            .is_err();
+        assert!(refused, "the first attempt learns it is unsupported");
+        let replies: Vec<Reply> = conn
+            .stream_append(appends(3), option)
+            .await
+            .expect("the fallback opens")
+            .collect()
+            .await;
+        let acks: Vec<Option<u64>> = replies.iter().map(acked).collect();
+        assert_eq!(acks, vec![Some(1), Some(2), Some(3)], "{replies:?}");
+        assert_eq!(peer.unary.load(Ordering::SeqCst), 3);
+        assert_eq!(peer.streamed.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lone_append_goes_as_one_call() {
+        let peer = FakePeer::default();
+        let mut conn = connect(peer.clone(), Duration::from_secs(5)).await;
+        let option = RPCOption::new(Duration::from_secs(5));
+        let replies: Vec<Reply> = conn
+            .stream_append(appends(1), option)
+            .await
+            .expect("the call is made")
+            .collect()
+            .await;
+        let acks: Vec<Option<u64>> = replies.iter().map(acked).collect();
+        assert_eq!(acks, vec![Some(1)], "{replies:?}");
+        assert_eq!(peer.unary.load(Ordering::SeqCst), 1);
+        assert_eq!(peer.streamed.load(Ordering::SeqCst), 0);
+    }
+}
