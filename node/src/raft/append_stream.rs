@@ -292,26 +292,34 @@ mod tests {
         futures::stream::iter(reqs.collect::<Vec<_>>())
     }
 
-    fn acked(r: &Reply) -> Option<u64> {
-        match r {
-            Ok(Ok(Some(l))) => Some(l.index()),
-            _ => None,
-        }
+    /// Sends `n` appends through `conn` and returns, per reply, the index
+    /// it acknowledged (or what came back instead).
+    async fn acks(conn: &mut impl RaftNetworkV2<TypeConfig>, n: u64) -> Vec<Result<u64, String>> {
+        let option = RPCOption::new(Duration::from_secs(5));
+        let replies: Vec<Reply> = conn
+            .stream_append(appends(n), option)
+            .await
+            .expect("the appends go out")
+            .collect()
+            .await;
+        replies
+            .into_iter()
+            .map(|r| match r {
+                Ok(Ok(Some(l))) => Ok(l.index()),
+                other => Err(format!("{other:?}")),
+            })
+            .collect()
+    }
+
+    fn acked_up_to(n: u64) -> Vec<Result<u64, String>> {
+        (1..=n).map(Ok).collect()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn replies_come_back_in_request_order() {
         let peer = FakePeer::default();
         let mut conn = connect(peer.clone(), Duration::from_secs(5)).await;
-        let option = RPCOption::new(Duration::from_secs(5));
-        let replies: Vec<Reply> = conn
-            .stream_append(appends(6), option)
-            .await
-            .expect("stream opens")
-            .collect()
-            .await;
-        let acks: Vec<Option<u64>> = replies.iter().map(acked).collect();
-        assert_eq!(acks, (1..=6).map(Some).collect::<Vec<_>>(), "{replies:?}");
+        assert_eq!(acks(&mut conn, 6).await, acked_up_to(6));
         assert_eq!(peer.streamed.load(Ordering::SeqCst), 6);
         assert_eq!(peer.unary.load(Ordering::SeqCst), 0, "no unary call needed");
     }
@@ -350,19 +358,9 @@ mod tests {
         };
         let mut conn = connect(peer.clone(), Duration::from_secs(5)).await;
         let option = RPCOption::new(Duration::from_secs(5));
-        let refused = conn
-            .stream_append(appends(2), option.clone())
-            .await
-            .is_err();
+        let refused = conn.stream_append(appends(2), option).await.is_err();
         assert!(refused, "the first attempt learns it is unsupported");
-        let replies: Vec<Reply> = conn
-            .stream_append(appends(3), option)
-            .await
-            .expect("the fallback opens")
-            .collect()
-            .await;
-        let acks: Vec<Option<u64>> = replies.iter().map(acked).collect();
-        assert_eq!(acks, vec![Some(1), Some(2), Some(3)], "{replies:?}");
+        assert_eq!(acks(&mut conn, 3).await, acked_up_to(3));
         assert_eq!(peer.unary.load(Ordering::SeqCst), 3);
         assert_eq!(peer.streamed.load(Ordering::SeqCst), 0);
     }
@@ -371,15 +369,7 @@ mod tests {
     async fn a_lone_append_goes_as_one_call() {
         let peer = FakePeer::default();
         let mut conn = connect(peer.clone(), Duration::from_secs(5)).await;
-        let option = RPCOption::new(Duration::from_secs(5));
-        let replies: Vec<Reply> = conn
-            .stream_append(appends(1), option)
-            .await
-            .expect("the call is made")
-            .collect()
-            .await;
-        let acks: Vec<Option<u64>> = replies.iter().map(acked).collect();
-        assert_eq!(acks, vec![Some(1)], "{replies:?}");
+        assert_eq!(acks(&mut conn, 1).await, acked_up_to(1));
         assert_eq!(peer.unary.load(Ordering::SeqCst), 1);
         assert_eq!(peer.streamed.load(Ordering::SeqCst), 0);
     }
