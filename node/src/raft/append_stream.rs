@@ -74,6 +74,12 @@ impl Session {
             .unwrap_or(false)
     }
 
+    /// Ends the request half: it stops at its next wait for room instead of
+    /// waiting for a reply nobody will read.
+    pub fn close(&self) {
+        self.room.close();
+    }
+
     fn fail(&self, why: String) {
         if let Ok(mut failed) = self.failed.lock() {
             *failed = Some(why);
@@ -119,8 +125,10 @@ pub fn replies(
     incoming: Streaming<RaftPayload>,
     session: Arc<Session>,
 ) -> impl Stream<Item = Reply> + Send + 'static {
-    futures::stream::unfold(Some((incoming, session)), |state| async move {
-        let (mut incoming, session) = state?;
+    let half = ReplyHalf(session);
+    futures::stream::unfold(Some((incoming, half)), |state| async move {
+        let (mut incoming, half) = state?;
+        let session = Arc::clone(&half.0);
         loop {
             let next = tokio::time::timeout(session.timeout, incoming.message()).await;
             let reply = match next {
@@ -142,9 +150,22 @@ pub fn replies(
                 )))),
             };
             let go_on = matches!(reply, Ok(Ok(_)));
-            return Some((reply, go_on.then_some((incoming, session))));
+            return Some((reply, go_on.then_some((incoming, half))));
         }
     })
+}
+
+/// The reply half's hold on its session. When openraft drops the replies
+/// (after an error, or to start a new session) the request half must end
+/// too: it may be waiting for room that only a reply would give back, and
+/// would otherwise keep its HTTP/2 stream open for as long as the connection
+/// lives (a paused follower that resumes).
+struct ReplyHalf(Arc<Session>);
+
+impl Drop for ReplyHalf {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// A reply is `Result<StreamAppendResult, String>`: an error string is a
@@ -158,7 +179,7 @@ fn unpack(payload: &RaftPayload) -> Reply {
 #[cfg(test)]
 mod tests {
     use std::pin::Pin;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use aegis_proto::raft::raft_peer_server::{RaftPeer, RaftPeerServer};
     use aegis_proto::raft::{IdentityRequest, IdentityResponse, SnapshotChunk};
@@ -180,6 +201,8 @@ mod tests {
         silent: bool,
         streamed: Arc<AtomicUsize>,
         unary: Arc<AtomicUsize>,
+        /// A silent peer's request stream ended (the leader closed its half).
+        ended: Arc<AtomicBool>,
     }
 
     fn answer(payload: &RaftPayload) -> Result<RaftPayload, Status> {
@@ -206,15 +229,20 @@ mod tests {
             if self.no_stream {
                 return unimplemented();
             }
-            let (seen, silent) = (Arc::clone(&self.streamed), self.silent);
-            let replies = r.into_inner().filter_map(move |m| {
+            let seen = Arc::clone(&self.streamed);
+            if self.silent {
+                let (mut incoming, ended) = (r.into_inner(), Arc::clone(&self.ended));
+                tokio::spawn(async move {
+                    while let Some(Ok(_)) = incoming.next().await {
+                        seen.fetch_add(1, Ordering::SeqCst);
+                    }
+                    ended.store(true, Ordering::SeqCst);
+                });
+                return Ok(Response::new(Box::pin(futures::stream::pending())));
+            }
+            let replies = r.into_inner().map(move |m| {
                 seen.fetch_add(1, Ordering::SeqCst);
-                let reply = match m {
-                    Ok(p) if !silent => Some(answer(&p)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                };
-                async move { reply }
+                m.and_then(|p| answer(&p))
             });
             Ok(Response::new(Box::pin(replies)))
         }
@@ -325,7 +353,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn at_most_the_inflight_limit_goes_unanswered_then_the_stream_times_out() {
+    async fn a_silent_follower_gets_the_inflight_limit_then_a_timeout_then_a_closed_stream() {
         let peer = FakePeer {
             silent: true,
             ..FakePeer::default()
@@ -348,6 +376,14 @@ mod tests {
             "the stream ends after an error"
         );
         assert_eq!(peer.streamed.load(Ordering::SeqCst), MAX_INFLIGHT_APPENDS);
+        // Once openraft drops the replies, the leader ends its half of the
+        // stream rather than wait for room no reply will give back.
+        drop(replies);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !peer.ended.load(Ordering::SeqCst) {
+            assert!(Instant::now() < deadline, "the request half was left open");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -171,15 +171,17 @@ impl PeerConnection {
         let opened = match tokio::time::timeout(timeout, client.append_stream(request)).await {
             Ok(opened) => opened,
             Err(_) => {
+                session.close();
                 return Err(RPCError::Unreachable(Unreachable::from_string(format!(
                     "peer {}: AppendStream not answered within {timeout:?}",
                     self.target
-                ))))
+                ))));
             }
         };
         match opened {
             Ok(resp) => Ok(Box::pin(append_stream::replies(resp.into_inner(), session))),
             Err(s) => {
+                session.close();
                 if s.code() == tonic::Code::Unimplemented {
                     tracing::info!(
                         target = self.target,
