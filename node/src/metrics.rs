@@ -218,12 +218,30 @@ impl Drop for RequestTimer {
     }
 }
 
-/// Ready means this replica knows a leader and has applied what it knows
-/// to be committed: it can serve serializable reads that are not stale by
-/// more than replication delay.
+/// Committed entries a replica may still have to apply and be ready. Under
+/// a steady write load a healthy follower always has the latest append's
+/// entries committed but not yet applied (with replication streamed the
+/// commit index arrives with each append), so "applied >= committed" made
+/// `/readyz` flicker on healthy members. A replica replaying its log after a
+/// restart is thousands of entries behind until it has caught up.
+pub const READY_MAX_APPLY_LAG: u64 = 1000;
+
+/// Ready means this replica is a member, knows a leader and has applied
+/// what it knows to be committed, give or take [`READY_MAX_APPLY_LAG`]: it can
+/// serve serializable reads that are not stale by more than replication
+/// delay.
 pub fn is_ready(consensus: &Consensus) -> bool {
     let v = consensus.view();
-    v.leader.is_some() && v.applied_index >= v.commit_index && v.members.contains_key(&v.id)
+    caught_up(
+        v.leader.is_some(),
+        v.members.contains_key(&v.id),
+        v.applied_index,
+        v.commit_index,
+    )
+}
+
+fn caught_up(knows_leader: bool, member: bool, applied: u64, committed: u64) -> bool {
+    knows_leader && member && committed.saturating_sub(applied) <= READY_MAX_APPLY_LAG
 }
 
 #[derive(Clone)]
@@ -268,4 +286,28 @@ pub async fn serve(
 
 pub fn local_addr(l: &tokio::net::TcpListener) -> Option<SocketAddr> {
     l.local_addr().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{caught_up, READY_MAX_APPLY_LAG as LAG};
+
+    #[test]
+    fn ready_is_caught_up_within_one_apply_batch() {
+        assert!(caught_up(true, true, 500, 500));
+        assert!(
+            caught_up(true, true, 500, 500 + LAG),
+            "one batch behind is ready"
+        );
+        assert!(
+            !caught_up(true, true, 500, 501 + LAG),
+            "replaying is not ready"
+        );
+        assert!(
+            caught_up(true, true, 900, 500),
+            "applied ahead of a stale commit index"
+        );
+        assert!(!caught_up(false, true, 500, 500), "no leader");
+        assert!(!caught_up(true, false, 500, 500), "not a member");
+    }
 }
