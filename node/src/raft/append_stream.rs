@@ -18,8 +18,8 @@ use openraft::raft::{AppendEntriesRequest, StreamAppendResult};
 use tokio::sync::Semaphore;
 use tonic::Streaming;
 
-use super::network::status_error;
-use super::types::{decode, encode, NodeId, TypeConfig};
+use super::network::{status_error, unpack};
+use super::types::{encode, NodeId, TypeConfig};
 
 /// Appends one replication stream keeps in flight before it waits for a
 /// reply. More overlaps the network and the follower's fsync with the next
@@ -134,7 +134,7 @@ pub fn replies(
             let reply = match next {
                 Ok(Ok(Some(payload))) => {
                     session.on_reply();
-                    unpack(&payload)
+                    unpack(payload)
                 }
                 // The follower closed the stream after answering everything.
                 Ok(Ok(None)) => {
@@ -168,14 +168,6 @@ impl Drop for ReplyHalf {
     }
 }
 
-/// A reply is `Result<StreamAppendResult, String>`: an error string is a
-/// failure of the follower's Raft core, not of the network.
-fn unpack(payload: &RaftPayload) -> Reply {
-    let r: Result<StreamAppendResult<TypeConfig>, String> =
-        decode(&payload.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-    r.map_err(|msg| RPCError::Network(NetworkError::from_string(msg)))
-}
-
 #[cfg(test)]
 mod tests {
     use std::pin::Pin;
@@ -191,7 +183,7 @@ mod tests {
 
     use super::*;
     use crate::raft::network::PeerNetwork;
-    use crate::raft::types::{Member, Vote};
+    use crate::raft::types::{decode, Member, Vote};
 
     /// A peer of our own making, for what a real node will not do: be an
     /// older build without `AppendStream`, or never answer.

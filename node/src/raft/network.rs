@@ -95,7 +95,7 @@ fn expect_incarnation<T>(request: &mut tonic::Request<T>, incarnation: u64) {
 
 /// Peer replies carry `Result<T, String>`: an error string is a failure
 /// of the remote Raft core, not of the network.
-fn unpack<T: DeserializeOwned>(payload: RaftPayload) -> Result<T, RPCError<TypeConfig>> {
+pub(super) fn unpack<T: DeserializeOwned>(payload: RaftPayload) -> Result<T, RPCError<TypeConfig>> {
     let r: Result<T, String> =
         decode(&payload.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
     r.map_err(|msg| RPCError::Network(NetworkError::from_string(msg)))
@@ -184,7 +184,7 @@ impl PeerConnection {
                 session.close();
                 if s.code() == tonic::Code::Unimplemented {
                     tracing::info!(
-                        target = self.target,
+                        peer = self.target,
                         "peer has no AppendStream (an older build); replicating with \
                          AppendEntries calls for {STREAM_RETRY_AFTER:?}"
                     );

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use aegis_proto::raft::raft_peer_server::RaftPeer;
 use aegis_proto::raft::{IdentityRequest, IdentityResponse, RaftPayload, SnapshotChunk};
 use futures::{Stream, StreamExt};
-use openraft::raft::{AppendEntriesRequest, StreamAppendResult};
+use openraft::raft::AppendEntriesRequest;
 use serde::{de::DeserializeOwned, Serialize};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
@@ -58,15 +58,22 @@ impl PeerService {
     }
 }
 
-fn reply<T: Serialize>(r: &T) -> Result<Response<RaftPayload>, Status> {
+fn payload<T: Serialize>(r: &T) -> Result<RaftPayload, Status> {
     encode(r)
-        .map(|data| Response::new(RaftPayload { data }))
+        .map(|data| RaftPayload { data })
         .map_err(|e| Status::internal(e.to_string()))
 }
 
+fn reply<T: Serialize>(r: &T) -> Result<Response<RaftPayload>, Status> {
+    payload(r).map(Response::new)
+}
+
+fn unpayload<T: DeserializeOwned>(p: &RaftPayload) -> Result<T, Status> {
+    decode(&p.data).map_err(|e| Status::invalid_argument(format!("undecodable peer message: {e}")))
+}
+
 fn request<T: DeserializeOwned>(r: Request<RaftPayload>) -> Result<T, Status> {
-    decode(&r.into_inner().data)
-        .map_err(|e| Status::invalid_argument(format!("undecodable peer message: {e}")))
+    unpayload(&r.into_inner())
 }
 
 /// Decodes a peer message, hands it to Raft, and encodes the outcome; a
@@ -99,11 +106,8 @@ fn decode_appends(
         let refused = Arc::clone(&refused);
         async move {
             let mut incoming = incoming?;
-            let why = match incoming.next().await? {
-                Ok(payload) => match decode(&payload.data) {
-                    Ok(req) => return Some((req, Some(incoming))),
-                    Err(e) => Status::invalid_argument(format!("undecodable peer message: {e}")),
-                },
+            let why = match incoming.next().await?.and_then(|p| unpayload(&p)) {
+                Ok(req) => return Some((req, Some(incoming))),
                 Err(status) => status,
             };
             if let Ok(mut slot) = refused.lock() {
@@ -112,12 +116,6 @@ fn decode_appends(
             None
         }
     })
-}
-
-fn encode_reply(r: &Result<StreamAppendResult<TypeConfig>, String>) -> Result<RaftPayload, Status> {
-    encode(r)
-        .map(|data| RaftPayload { data })
-        .map_err(|e| Status::internal(e.to_string()))
 }
 
 #[tonic::async_trait]
@@ -137,7 +135,7 @@ impl RaftPeer for PeerService {
             .consensus
             .raft
             .stream_append(requests)
-            .map(|r| encode_reply(&r.map_err(|fatal| fatal.to_string())));
+            .map(|r| payload(&r.map_err(|fatal| fatal.to_string())));
         let refusal =
             futures::stream::once(
                 async move { refused.lock().ok().and_then(|mut slot| slot.take()) },
