@@ -67,14 +67,20 @@ pub(crate) struct Tail {
 
 pub(crate) struct Scan<'a> {
     pub(crate) records: Vec<(u64, Record<'a>)>,
+    /// Where the records end: the file length, or where a zeroed tail written ahead of the
+    /// writer (see [`crate::WalOptions::preallocate_bytes`]) begins.
+    pub(crate) end: u64,
     /// `Some` only for the last segment, whose torn tail is dropped rather than rejected.
     pub(crate) tail: Option<Tail>,
 }
 
-/// Parses a whole segment. Damage is tolerated only as a torn tail of the last segment: a
-/// partial frame, or a bad frame with nothing valid after it. Anything else (damage followed
-/// by a valid frame, damage in an older segment) means acknowledged records would be lost,
-/// so it is reported as [`WalError::Corrupt`].
+/// Parses a whole segment. Zeros from the end of the records to the end of the file are the
+/// writer's preallocation, not damage: no frame is all zeros (its checksum would not match).
+/// Damage is tolerated only as a torn tail of the last segment: a partial frame, or a bad
+/// frame with nothing valid after it. Anything else (damage followed by a valid frame,
+/// damage in an older segment) means acknowledged records would be lost, so it is reported
+/// as [`WalError::Corrupt`]. A zeroed stretch where records used to be, in an older segment,
+/// shows as the next segment not continuing the log, which replay rejects.
 pub(crate) fn scan<'a>(path: &Path, bytes: &'a [u8], is_last: bool) -> Result<Scan<'a>, WalError> {
     let corrupt = |offset: usize, reason: &'static str| WalError::Corrupt {
         segment: path.to_path_buf(),
@@ -85,6 +91,7 @@ pub(crate) fn scan<'a>(path: &Path, bytes: &'a [u8], is_last: bool) -> Result<Sc
         if is_last {
             Ok(Scan {
                 records: Vec::new(),
+                end: offset as u64,
                 tail: Some(Tail {
                     valid_len: offset as u64,
                     reason,
@@ -110,6 +117,9 @@ pub(crate) fn scan<'a>(path: &Path, bytes: &'a [u8], is_last: bool) -> Result<Sc
     let mut offset = MAGIC.len();
     while offset < bytes.len() {
         let rest = &bytes[offset..];
+        if rest[0] == 0 && rest.iter().all(|&b| b == 0) {
+            break;
+        }
         match frame::decode(rest) {
             Decoded::Frame { record, len } => {
                 records.push((offset as u64, record));
@@ -133,6 +143,7 @@ pub(crate) fn scan<'a>(path: &Path, bytes: &'a [u8], is_last: bool) -> Result<Sc
     }
     Ok(Scan {
         records,
+        end: offset as u64,
         tail: None,
     })
 }
@@ -215,6 +226,24 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn zeros_after_the_records_end_the_segment_in_any_segment() {
+        let mut bytes = entries(3);
+        let records = bytes.len() as u64;
+        bytes.resize(bytes.len() + 4096, 0);
+        for is_last in [true, false] {
+            let scan = scan(Path::new("s"), &bytes, is_last).unwrap();
+            assert_eq!((scan.records.len(), scan.end), (3, records));
+            assert!(scan.tail.is_none());
+        }
+        // Zeros with something after them are not a preallocated tail.
+        let last = bytes.len() - 1;
+        bytes[last] = 1;
+        let scan = scan(Path::new("s"), &bytes, true).unwrap();
+        assert_eq!(scan.tail.map(|t| t.valid_len), Some(records));
+        assert!(super::scan(Path::new("s"), &bytes, false).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +21,11 @@ pub struct WalOptions {
     /// fsync log writes and segment creation/deletion. `false` gives no durability at all and
     /// exists only for benchmarks. Metadata writes are always synced.
     pub sync: bool,
+    /// Keep this many bytes of zeros written ahead of the records (never past
+    /// `segment_bytes`). An fdatasync of a write that grows the file must also write the
+    /// inode, a second synchronous disk write; a write into bytes already there needs only
+    /// the data and the cache flush. `0` appends at the end of the file instead.
+    pub preallocate_bytes: u64,
 }
 
 impl Default for WalOptions {
@@ -27,6 +33,7 @@ impl Default for WalOptions {
         WalOptions {
             segment_bytes: 64 * 1024 * 1024,
             sync: true,
+            preallocate_bytes: 1024 * 1024,
         }
     }
 }
@@ -61,7 +68,10 @@ struct SegmentInfo {
 struct Active {
     /// Shared with [`SyncPoint`]s so an fdatasync can run without the writer's lock.
     file: Arc<File>,
+    /// Where the next record goes.
     len: u64,
+    /// The file's length: records, then the zeros written ahead of them.
+    allocated: u64,
 }
 
 /// A handle on the active segment for an fdatasync taken outside the writer's lock (group
@@ -117,6 +127,7 @@ impl Wal {
         let listed = segment::list(dir)?;
         let count = listed.len();
         let mut last_len = 0;
+        let mut last_file_len = 0;
         for (i, (start, path)) in listed.into_iter().enumerate() {
             let is_last = i + 1 == count;
             let bytes = fs::read(&path).at(&path)?;
@@ -132,16 +143,18 @@ impl Wal {
                     max_entry = max_entry.max(Some(index));
                 }
             }
-            last_len = bytes.len() as u64;
+            last_len = scan.end;
+            last_file_len = bytes.len() as u64;
             if let Some(tail) = scan.tail {
                 cut_tail(&path, tail.valid_len)?;
                 recovery.torn_tail = Some(TornTail {
                     segment: path.clone(),
                     offset: tail.valid_len,
-                    bytes_dropped: last_len.saturating_sub(tail.valid_len),
+                    bytes_dropped: last_file_len.saturating_sub(tail.valid_len),
                     reason: tail.reason,
                 });
                 last_len = tail.valid_len.max(MAGIC.len() as u64);
+                last_file_len = last_len;
             }
             segments.push(SegmentInfo {
                 start,
@@ -152,7 +165,7 @@ impl Wal {
 
         let active = match segments.last() {
             Some(last) => {
-                let file = open_for_append(&last.path)?;
+                let file = open_for_write(&last.path)?;
                 if opts.sync {
                     // The previous process may have died between a write and its fdatasync.
                     // Replay has just served those bytes from the page cache, so make them
@@ -163,6 +176,7 @@ impl Wal {
                 Some(Active {
                     file: Arc::new(file),
                     len: last_len,
+                    allocated: last_file_len,
                 })
             }
             None => None,
@@ -410,7 +424,7 @@ impl Wal {
         let path = self.dir.join(segment::file_name(start));
         let result = (|| {
             let mut file = OpenOptions::new()
-                .append(true)
+                .write(true)
                 .create_new(true)
                 .open(&path)
                 .at(&path)?;
@@ -430,6 +444,7 @@ impl Wal {
         self.active = Some(Active {
             file: Arc::new(file),
             len: MAGIC.len() as u64,
+            allocated: MAGIC.len() as u64,
         });
         Ok(())
     }
@@ -450,8 +465,18 @@ impl Wal {
             self.poisoned = true;
             return Err(WalError::Poisoned);
         };
+        let end = active.len + buf.len() as u64;
         let result = (|| {
-            (&*active.file).write_all(buf).at(&path)?;
+            active.file.write_all_at(buf, active.len).at(&path)?;
+            if end > active.allocated {
+                // Past the zeroed region: this sync writes the inode anyway, so zero the next
+                // stretch now and the syncs after it write data only.
+                let ahead = end
+                    .saturating_add(self.opts.preallocate_bytes)
+                    .min(self.opts.segment_bytes.max(end));
+                write_zeros(&active.file, end, ahead).at(&path)?;
+                active.allocated = ahead;
+            }
             if sync && self.opts.sync {
                 let started = Instant::now();
                 active.file.sync_data().at(&path)?;
@@ -463,7 +488,7 @@ impl Wal {
             self.poisoned = true;
         }
         result?;
-        active.len += buf.len() as u64;
+        active.len = end;
         Ok(())
     }
 
@@ -523,6 +548,19 @@ fn cut_tail(path: &Path, valid_len: u64) -> Result<(), WalError> {
     file.sync_all().at(path)
 }
 
-fn open_for_append(path: &Path) -> Result<File, WalError> {
-    OpenOptions::new().append(true).open(path).at(path)
+fn open_for_write(path: &Path) -> Result<File, WalError> {
+    OpenOptions::new().write(true).open(path).at(path)
+}
+
+/// Writes zeros over `[from, to)` (real zeros: a hole or an unwritten extent would make the
+/// first write into it a metadata change again).
+fn write_zeros(file: &File, from: u64, to: u64) -> std::io::Result<()> {
+    static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(ZEROS.len() as u64) as usize;
+        file.write_all_at(&ZEROS[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
 }

@@ -56,6 +56,9 @@ fn run(seed: u64, ops: usize) {
         segment_bytes: 300,
         // Reopening in-process reads the page cache either way; durability has its own tests.
         sync: false,
+        // Smaller than a segment, so segments hold records, zeros written ahead, and
+        // records written over those zeros.
+        preallocate_bytes: 64,
     };
     let mut rng = Rng(seed);
     let mut model = Model::default();

@@ -4,7 +4,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 
 use aegis_wal::{Wal, WalError, WalOptions};
-use common::{append_range, assert_range, payload, segment_files, small_segments};
+use common::{append_range, assert_range, exact_files, payload, segment_files, small_segments};
 
 #[test]
 fn append_reopen_read_back() {
@@ -249,7 +249,7 @@ fn segments_roll_across_many_appends() {
 #[test]
 fn torn_tail_cut_short_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = small_segments(2048);
+    let opts = exact_files(2048);
     {
         let mut wal = Wal::open(dir.path(), opts).unwrap();
         append_range(&mut wal, 1, 100, 1, 0);
@@ -281,17 +281,88 @@ fn torn_tail_cut_short_is_dropped() {
     assert_range(&wal, 99, 105, 5);
 }
 
+/// Bytes the records of `from..to` (salt 0) take in a fresh log: segment header and frames.
+fn records_len(from: u64, to: u64) -> u64 {
+    8 + (from..to)
+        .map(|i| 17 + payload(i, 0).len() as u64)
+        .sum::<u64>()
+}
+
+/// The writer keeps zeros written ahead of its records so an fdatasync never has to write the
+/// inode: reopening finds where the records end, reports no damage, and later appends go
+/// over the zeros without growing the file.
+#[test]
+fn zeros_written_ahead_are_not_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = WalOptions::default();
+    {
+        let mut wal = Wal::open(dir.path(), opts).unwrap();
+        append_range(&mut wal, 1, 50, 3, 0);
+    }
+    let last = dir.path().join(segment_files(dir.path()).pop().unwrap());
+    let records = records_len(1, 50);
+    let file_len = fs::metadata(&last).unwrap().len();
+    assert_eq!(file_len, records_len(1, 4) + opts.preallocate_bytes);
+    let bytes = fs::read(&last).unwrap();
+    assert!(bytes[records as usize..].iter().all(|&b| b == 0));
+
+    let mut wal = Wal::open(dir.path(), opts).unwrap();
+    assert_eq!(wal.recovery().torn_tail, None);
+    assert_range(&wal, 1, 50, 0);
+    append_range(&mut wal, 50, 80, 4, 0);
+    assert_eq!(fs::metadata(&last).unwrap().len(), file_len);
+    drop(wal);
+    let wal = Wal::open(dir.path(), opts).unwrap();
+    assert_eq!(wal.recovery().torn_tail, None);
+    assert_eq!(wal.last_index(), Some(79));
+    assert_range(&wal, 1, 80, 0);
+}
+
+/// A crash inside a write over the zeros leaves the start of a frame followed by zeros: a
+/// torn tail, cut off, and the log goes on from there.
+#[test]
+fn a_frame_torn_over_the_zeros_is_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = WalOptions::default();
+    {
+        let mut wal = Wal::open(dir.path(), opts).unwrap();
+        append_range(&mut wal, 1, 50, 3, 0);
+    }
+    let last = dir.path().join(segment_files(dir.path()).pop().unwrap());
+    let records = records_len(1, 50);
+    let mut f = OpenOptions::new().write(true).open(&last).unwrap();
+    f.seek(SeekFrom::Start(records)).unwrap();
+    // A length and half a checksum of the next frame.
+    f.write_all(&[40, 0, 0, 0, 0x9e, 0x31]).unwrap();
+    drop(f);
+
+    let mut wal = Wal::open(dir.path(), opts).unwrap();
+    let torn = wal.recovery().torn_tail.clone().expect("tail reported");
+    assert_eq!(
+        (torn.segment.as_path(), torn.offset),
+        (last.as_path(), records)
+    );
+    assert_eq!(fs::metadata(&last).unwrap().len(), records);
+    assert_eq!(wal.last_index(), Some(49));
+    append_range(&mut wal, 50, 60, 2, 0);
+    drop(wal);
+    let wal = Wal::open(dir.path(), opts).unwrap();
+    assert_eq!(wal.recovery().torn_tail, None);
+    assert_range(&wal, 1, 60, 0);
+}
+
 #[test]
 fn flipped_byte_in_the_last_frame_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
+    let opts = exact_files(WalOptions::default().segment_bytes);
     {
-        let mut wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+        let mut wal = Wal::open(dir.path(), opts).unwrap();
         append_range(&mut wal, 1, 21, 4, 0);
     }
     let last = dir.path().join(segment_files(dir.path()).pop().unwrap());
     let len = fs::metadata(&last).unwrap().len();
     flip_byte(&last, len - 1);
-    let wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    let wal = Wal::open(dir.path(), opts).unwrap();
     let torn = wal.recovery().torn_tail.clone().expect("tail reported");
     assert_eq!(torn.reason, "bad checksum in last frame");
     assert_eq!((wal.first_index(), wal.last_index()), (Some(1), Some(19)));

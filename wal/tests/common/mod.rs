@@ -15,7 +15,17 @@ pub fn payload(index: u64, salt: u8) -> Vec<u8> {
 pub fn small_segments(segment_bytes: u64) -> WalOptions {
     WalOptions {
         segment_bytes,
-        sync: true,
+        ..WalOptions::default()
+    }
+}
+
+/// Options whose segment files end exactly where their records do, for tests that damage
+/// the last bytes of a file.
+pub fn exact_files(segment_bytes: u64) -> WalOptions {
+    WalOptions {
+        segment_bytes,
+        preallocate_bytes: 0,
+        ..WalOptions::default()
     }
 }
 
