@@ -18,7 +18,7 @@
 //! | `raft.election-timeout-min-ms` | 250 | 30..=60000 | lower end of the randomised election timeout |
 //! | `raft.election-timeout-max-ms` | 500 | 30..=60000 | upper end of the randomised election timeout |
 //! | `raft.rpc-timeout-ms` | 1000 | 1..=60000 | timeout of one replication RPC |
-//! | `raft.snapshot-logs-since-last` | 100000 | 100..=10000000 | build a snapshot after this many applied entries |
+//! | `raft.snapshot-logs-since-last` | 100000 | 100..=10000000 | build a snapshot after this many applied entries, plus 0-20 % by node id |
 //! | `raft.max-logs-kept-after-snapshot` | 1000 | 0..=10000000 | log entries kept after a snapshot for slow followers |
 //! | `raft.max-payload-entries` | 256 | 1..=65536 | entries per AppendEntries request |
 //! | `raft.max-batch-proposals` | 256 | 1..=65536 | client proposals batched into one log append |

@@ -98,7 +98,7 @@ field_table! {
     raft.election_timeout_min_ms = "raft"."election-timeout-min-ms": 30..=60000, "lower end of the randomised election timeout in milliseconds";
     raft.election_timeout_max_ms = "raft"."election-timeout-max-ms": 30..=60000, "upper end of the randomised election timeout in milliseconds";
     raft.rpc_timeout_ms = "raft"."rpc-timeout-ms": 1..=60000, "timeout of one replication RPC in milliseconds";
-    raft.snapshot_logs_since_last = "raft"."snapshot-logs-since-last": 100..=10000000, "build a snapshot after this many applied entries";
+    raft.snapshot_logs_since_last = "raft"."snapshot-logs-since-last": 100..=10000000, "build a snapshot after this many applied entries, plus 0-20 % by node id";
     raft.max_logs_kept_after_snapshot = "raft"."max-logs-kept-after-snapshot": 0..=10000000, "log entries kept after a snapshot so slow followers can catch up without one";
     raft.max_payload_entries = "raft"."max-payload-entries": 1..=65536, "entries per AppendEntries request";
     raft.max_batch_proposals = "raft"."max-batch-proposals": 1..=65536, "client proposals batched into one log append";
