@@ -6,6 +6,13 @@
 //! its reply before it sends the next append. On the stream an append is one
 //! message and a reply is one message, and up to [`MAX_INFLIGHT_APPENDS`]
 //! appends are in flight, so the follower's fsync overlaps the next append.
+//!
+//! openraft sends an append without entries whenever the commit index moves
+//! and no new entries are there to carry it: at one client, one per write and
+//! follower, a second round trip and a second wake-up of every follower for
+//! each write. Such an append is held for up to [`COMMIT_HOLD`]; if the next
+//! append continues from the same point, it alone is sent (it carries a commit
+//! index at least as new), and its reply answers both.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -19,22 +26,35 @@ use tokio::sync::Semaphore;
 use tonic::Streaming;
 
 use super::network::{status_error, unpack};
-use super::types::{encode, NodeId, TypeConfig};
+use super::types::{encode, LogId, NodeId, TypeConfig};
 
 /// Appends one replication stream keeps in flight before it waits for a
 /// reply. More overlaps the network and the follower's fsync with the next
 /// append; fewer lets entries pile up into larger, fewer messages.
 pub const MAX_INFLIGHT_APPENDS: usize = 2;
 
+/// How long an append that only moves the commit index waits for one with
+/// entries to carry it instead. Below one write's round trip at one client,
+/// so a follower learns a commit at most this much later than it would.
+pub const COMMIT_HOLD: Duration = Duration::from_micros(1500);
+
 type Reply = Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>;
+
+/// One append on the wire.
+struct Sent {
+    at: Instant,
+    /// Entry-less appends this one replaced: what each would have matched
+    /// (the shared `prev_log_id`), answered when this one's reply comes.
+    carried: Vec<Option<LogId>>,
+}
 
 /// What both halves of one stream share.
 pub struct Session {
     target: NodeId,
     /// Room for more appends in flight; a reply gives one back.
     room: Semaphore,
-    /// When each unanswered append was sent, oldest first.
-    sent: Mutex<VecDeque<Instant>>,
+    /// Unanswered appends, oldest first.
+    sent: Mutex<VecDeque<Sent>>,
     /// Why the request half ended early (an append that could not be encoded).
     failed: Mutex<Option<String>>,
     /// The longest an append may wait for its reply.
@@ -52,17 +72,23 @@ impl Session {
         })
     }
 
-    fn on_sent(&self) {
+    fn on_sent(&self, carried: Vec<Option<LogId>>) {
         if let Ok(mut sent) = self.sent.lock() {
-            sent.push_back(Instant::now());
+            sent.push_back(Sent {
+                at: Instant::now(),
+                carried,
+            });
         }
     }
 
-    fn on_reply(&self) {
-        if let Ok(mut sent) = self.sent.lock() {
-            sent.pop_front();
-        }
+    /// Returns what the appends this one replaced would have matched.
+    fn on_reply(&self) -> Vec<Option<LogId>> {
+        let carried = match self.sent.lock() {
+            Ok(mut sent) => sent.pop_front().map(|s| s.carried).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
         self.room.add_permits(1);
+        carried
     }
 
     /// True when the oldest unanswered append has waited past the timeout.
@@ -70,7 +96,7 @@ impl Session {
         self.sent
             .lock()
             .ok()
-            .and_then(|sent| sent.front().map(|t| t.elapsed() >= self.timeout))
+            .and_then(|sent| sent.front().map(|s| s.at.elapsed() >= self.timeout))
             .unwrap_or(false)
     }
 
@@ -91,24 +117,62 @@ impl Session {
     }
 }
 
+/// Where the request half stands between two messages.
+struct Outgoing<S> {
+    input: S,
+    /// An append read while holding a commit-only one that did not continue
+    /// from it; it goes next.
+    next: Option<AppendEntriesRequest<TypeConfig>>,
+    /// openraft ended its stream while an append was held.
+    ended: bool,
+}
+
 /// The request half: openraft's appends, encoded, at most
 /// [`MAX_INFLIGHT_APPENDS`] ahead of the replies.
 pub fn requests<S>(input: S, session: Arc<Session>) -> impl Stream<Item = RaftPayload> + Send
 where
     S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
 {
-    futures::stream::unfold(input, move |mut input| {
+    let start = Outgoing {
+        input,
+        next: None,
+        ended: false,
+    };
+    futures::stream::unfold(start, move |mut out| {
         let session = Arc::clone(&session);
         async move {
+            if out.ended && out.next.is_none() {
+                return None;
+            }
             // Waiting here, not after `next`, lets entries that arrive meanwhile
             // join the next append instead of each becoming one.
             session.room.acquire().await.ok()?.forget();
-            let req = input.next().await?;
+            let mut req = match out.next.take() {
+                Some(req) => req,
+                None => out.input.next().await?,
+            };
+            let mut carried = Vec::new();
+            while req.entries.is_empty() && !out.ended {
+                match tokio::time::timeout(COMMIT_HOLD, out.input.next()).await {
+                    Ok(Some(later))
+                        if later.prev_log_id == req.prev_log_id && later.vote == req.vote =>
+                    {
+                        carried.push(req.prev_log_id);
+                        req = later;
+                    }
+                    Ok(Some(other)) => {
+                        out.next = Some(other);
+                        break;
+                    }
+                    Ok(None) => out.ended = true,
+                    Err(_) => break,
+                }
+            }
             failpoint!("network::append_entries::before");
             match encode(&req) {
                 Ok(data) => {
-                    session.on_sent();
-                    Some((RaftPayload { data }, input))
+                    session.on_sent(carried);
+                    Some((RaftPayload { data }, out))
                 }
                 Err(e) => {
                     session.fail(format!("cannot encode an append: {e}"));
@@ -126,15 +190,37 @@ pub fn replies(
     session: Arc<Session>,
 ) -> impl Stream<Item = Reply> + Send + 'static {
     let half = ReplyHalf(session);
-    futures::stream::unfold(Some((incoming, half)), |state| async move {
-        let (mut incoming, half) = state?;
+    let start = Some((incoming, half, VecDeque::new()));
+    futures::stream::unfold(start, |state| async move {
+        let (mut incoming, half, mut ready) = state?;
+        if let Some(reply) = ready.pop_front() {
+            return Some((reply, Some((incoming, half, ready))));
+        }
         let session = Arc::clone(&half.0);
         loop {
             let next = tokio::time::timeout(session.timeout, incoming.message()).await;
             let reply = match next {
                 Ok(Ok(Some(payload))) => {
-                    session.on_reply();
-                    unpack(payload)
+                    let carried = session.on_reply();
+                    let reply = unpack(payload);
+                    if carried.is_empty() {
+                        reply
+                    } else {
+                        // The follower accepted an append from the same point with
+                        // a commit index at least as new: each replaced one would
+                        // have been accepted too. A refusal ends the stream at
+                        // the first of them, as it would have.
+                        match reply {
+                            Ok(Ok(_)) => {
+                                let mut carried = carried.into_iter();
+                                let first = carried.next().unwrap_or_default();
+                                ready.extend(carried.map(|m| Ok(Ok(m))));
+                                ready.push_back(reply);
+                                Ok(Ok(first))
+                            }
+                            refused => refused,
+                        }
+                    }
                 }
                 // The follower closed the stream after answering everything.
                 Ok(Ok(None)) => {
@@ -150,7 +236,7 @@ pub fn replies(
                 )))),
             };
             let go_on = matches!(reply, Ok(Ok(_)));
-            return Some((reply, go_on.then_some((incoming, half))));
+            return Some((reply, go_on.then_some((incoming, half, ready))));
         }
     })
 }
@@ -176,7 +262,7 @@ mod tests {
     use aegis_proto::raft::raft_peer_server::{RaftPeer, RaftPeerServer};
     use aegis_proto::raft::{IdentityRequest, IdentityResponse, SnapshotChunk};
     use openraft::network::{RPCOption, RaftNetworkFactory};
-    use openraft::raft::AppendEntriesResponse;
+    use openraft::raft::{AppendEntriesResponse, StreamAppendError};
     use openraft::testing::{blank_ent, log_id};
     use openraft::RaftNetworkV2;
     use tonic::{Request, Response, Status};
@@ -191,17 +277,23 @@ mod tests {
     struct FakePeer {
         no_stream: bool,
         silent: bool,
+        /// Answers every streamed append with a higher vote.
+        refuse: bool,
         streamed: Arc<AtomicUsize>,
         unary: Arc<AtomicUsize>,
         /// A silent peer's request stream ended (the leader closed its half).
         ended: Arc<AtomicBool>,
     }
 
-    fn answer(payload: &RaftPayload) -> Result<RaftPayload, Status> {
+    fn answer(payload: &RaftPayload, refuse: bool) -> Result<RaftPayload, Status> {
         let req: AppendEntriesRequest<TypeConfig> =
             decode(&payload.data).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let last = req.entries.last().map(|e| e.log_id).or(req.prev_log_id);
-        let reply: Result<StreamAppendResult<TypeConfig>, String> = Ok(Ok(last));
+        let reply: Result<StreamAppendResult<TypeConfig>, String> = if refuse {
+            Ok(Err(StreamAppendError::HigherVote(Vote::new(9, 9))))
+        } else {
+            Ok(Ok(last))
+        };
         let data = encode(&reply).map_err(|e| Status::internal(e.to_string()))?;
         Ok(RaftPayload { data })
     }
@@ -232,9 +324,10 @@ mod tests {
                 });
                 return Ok(Response::new(Box::pin(futures::stream::pending())));
             }
+            let refuse = self.refuse;
             let replies = r.into_inner().map(move |m| {
                 seen.fetch_add(1, Ordering::SeqCst);
-                m.and_then(|p| answer(&p))
+                m.and_then(|p| answer(&p, refuse))
             });
             Ok(Response::new(Box::pin(replies)))
         }
@@ -322,6 +415,29 @@ mod tests {
             .expect("the appends go out")
             .collect()
             .await;
+        matched(replies)
+    }
+
+    fn acked_up_to(n: u64) -> Vec<Result<u64, String>> {
+        (1..=n).map(Ok).collect()
+    }
+
+    /// An append after entry `prev` of blank entries `entries`; with none, it
+    /// only moves the commit index (to `prev`).
+    fn append(prev: u64, entries: &[u64]) -> AppendEntriesRequest<TypeConfig> {
+        AppendEntriesRequest {
+            vote: Vote::new_committed(1, 1),
+            prev_log_id: (prev > 0).then(|| log_id::<TypeConfig>(1, 1, prev)),
+            leader_commit: (prev > 0).then(|| log_id::<TypeConfig>(1, 1, prev)),
+            entries: entries
+                .iter()
+                .map(|&i| blank_ent::<TypeConfig>(1, 1, i))
+                .collect(),
+        }
+    }
+
+    /// Per reply, the index it acknowledged (or what came back instead).
+    fn matched(replies: Vec<Reply>) -> Vec<Result<u64, String>> {
         replies
             .into_iter()
             .map(|r| match r {
@@ -331,8 +447,76 @@ mod tests {
             .collect()
     }
 
-    fn acked_up_to(n: u64) -> Vec<Result<u64, String>> {
-        (1..=n).map(Ok).collect()
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn commit_only_appends_ride_on_the_next_append_and_are_answered_in_order() {
+        let peer = FakePeer::default();
+        let mut conn = connect(peer.clone(), Duration::from_secs(5)).await;
+        let input = vec![
+            append(0, &[1]),
+            append(1, &[]),
+            append(1, &[]),
+            append(1, &[2, 3]),
+            append(3, &[]),
+        ];
+        let replies: Vec<Reply> = conn
+            .stream_append(
+                futures::stream::iter(input),
+                RPCOption::new(Duration::from_secs(5)),
+            )
+            .await
+            .expect("the appends go out")
+            .collect()
+            .await;
+        assert_eq!(matched(replies), [Ok(1), Ok(1), Ok(1), Ok(3), Ok(3)]);
+        // The two commit-only appends after entry 1 went with entries 2..=3;
+        // the last one, with nothing after it, went alone.
+        assert_eq!(peer.streamed.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_only_append_goes_alone_when_nothing_follows_in_time() {
+        let peer = FakePeer::default();
+        let mut conn = connect(peer.clone(), Duration::from_secs(5)).await;
+        let input = futures::stream::iter(vec![append(0, &[1, 2]), append(2, &[])])
+            .chain(futures::stream::pending());
+        let replies: Vec<Reply> = conn
+            .stream_append(input, RPCOption::new(Duration::from_secs(5)))
+            .await
+            .expect("the appends go out")
+            .take(2)
+            .collect()
+            .await;
+        assert_eq!(matched(replies), [Ok(2), Ok(2)]);
+        assert_eq!(peer.streamed.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refusal_of_the_carrying_append_is_the_answer_to_the_carried_one() {
+        let peer = FakePeer {
+            refuse: true,
+            ..FakePeer::default()
+        };
+        let mut conn = connect(peer.clone(), Duration::from_secs(5)).await;
+        let input = vec![append(4, &[]), append(4, &[5])];
+        let replies: Vec<Reply> = conn
+            .stream_append(
+                futures::stream::iter(input),
+                RPCOption::new(Duration::from_secs(5)),
+            )
+            .await
+            .expect("the appends go out")
+            .collect()
+            .await;
+        assert_eq!(
+            replies.len(),
+            1,
+            "the stream ends at the refusal: {replies:?}"
+        );
+        assert!(
+            matches!(&replies[0], Ok(Err(StreamAppendError::HigherVote(v))) if *v == Vote::new(9, 9)),
+            "{replies:?}"
+        );
+        assert_eq!(peer.streamed.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
