@@ -9,7 +9,10 @@
 # Environment: HEARTBEAT_MS (50), ELECTION_MIN_MS (250), ELECTION_MAX_MS (500),
 # AEGIS_NODE_BIN (default: release build in CARGO_TARGET_DIR, built if missing),
 # AEGIS_CLIENT_BASE (32470), AEGIS_PEER_BASE (32480), AEGIS_METRICS_BASE (32490),
-# AEGIS_EXTRA_CONFIG (YAML lines appended to the config).
+# KV_MAX_VERSIONS (2: versions of a key kept; etcd-cluster.sh compacts etcd to its last 1,000
+# revisions, so both sides run with bounded history, AEGIS still keeping more old versions than
+# etcd in these rows; the node's default is 100), AEGIS_EXTRA_CONFIG (YAML lines after the raft settings: indented ones are raft
+# settings).
 # Layout (what aegis-bench failover/mem read): DIR/node-N/{pid,cmd,node.log,data}, DIR/aegis.yaml.
 set -euo pipefail
 
@@ -18,6 +21,7 @@ DIR=${2:-${AEGIS_BENCH_DIR:-/tmp/aegis-bench/aegis}}
 HEARTBEAT_MS=${HEARTBEAT_MS:-50}
 ELECTION_MIN_MS=${ELECTION_MIN_MS:-250}
 ELECTION_MAX_MS=${ELECTION_MAX_MS:-500}
+KV_MAX_VERSIONS=${KV_MAX_VERSIONS:-2}
 CLIENT_BASE=${AEGIS_CLIENT_BASE:-32470}
 PEER_BASE=${AEGIS_PEER_BASE:-32480}
 METRICS_BASE=${AEGIS_METRICS_BASE:-32490}
@@ -62,6 +66,8 @@ raft:
   election-timeout-min-ms: $ELECTION_MIN_MS
   election-timeout-max-ms: $ELECTION_MAX_MS
 ${AEGIS_EXTRA_CONFIG:-}
+kv:
+  max-versions: $KV_MAX_VERSIONS
 YAML
   local members=()
   for i in $(seq 1 $N); do members+=("$i=127.0.0.1:$((PEER_BASE + i))/127.0.0.1:$((CLIENT_BASE + i))"); done

@@ -76,6 +76,7 @@ trap '"$ROOT/scripts/aegis-cluster.sh" down >/dev/null 2>&1 || true; "$ROOT/scri
   echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
   echo "etcd: $(etcd --version 2>/dev/null | head -1 || echo missing)"
   echo "heartbeat ${HEARTBEAT_MS} ms, election etcd ${ELECTION_MS} ms / aegis ${ELECTION_MIN_MS}..${ELECTION_MAX_MS} ms, duration ${DURATION}s/row"
+  echo "history: etcd compacted to its last 1000 revisions, aegis kv.max-versions ${KV_MAX_VERSIONS:-2}"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$RESULTS/machine.txt"
 
