@@ -288,11 +288,9 @@ fn records_len(from: u64, to: u64) -> u64 {
         .sum::<u64>()
 }
 
-/// The writer keeps zeros written ahead of its records so an fdatasync never has to write the
-/// inode: reopening finds where the records end, reports no damage, and later appends go
-/// over the zeros without growing the file.
-#[test]
-fn zeros_written_ahead_are_not_damage() {
+/// A log with entries 1..=49 written with the default options (zeros kept ahead), closed: its
+/// directory, the options, its one segment and where the records in it end.
+fn entries_1_to_49_with_zeros_ahead() -> (tempfile::TempDir, WalOptions, std::path::PathBuf, u64) {
     let dir = tempfile::tempdir().unwrap();
     let opts = WalOptions::default();
     {
@@ -300,7 +298,15 @@ fn zeros_written_ahead_are_not_damage() {
         append_range(&mut wal, 1, 50, 3, 0);
     }
     let last = dir.path().join(segment_files(dir.path()).pop().unwrap());
-    let records = records_len(1, 50);
+    (dir, opts, last, records_len(1, 50))
+}
+
+/// The writer keeps zeros written ahead of its records so an fdatasync never has to write the
+/// inode: reopening finds where the records end, reports no damage, and later appends go
+/// over the zeros without growing the file.
+#[test]
+fn zeros_written_ahead_are_not_damage() {
+    let (dir, opts, last, records) = entries_1_to_49_with_zeros_ahead();
     let file_len = fs::metadata(&last).unwrap().len();
     assert_eq!(file_len, records_len(1, 4) + opts.preallocate_bytes);
     let bytes = fs::read(&last).unwrap();
@@ -322,14 +328,7 @@ fn zeros_written_ahead_are_not_damage() {
 /// torn tail, cut off, and the log goes on from there.
 #[test]
 fn a_frame_torn_over_the_zeros_is_a_torn_tail() {
-    let dir = tempfile::tempdir().unwrap();
-    let opts = WalOptions::default();
-    {
-        let mut wal = Wal::open(dir.path(), opts).unwrap();
-        append_range(&mut wal, 1, 50, 3, 0);
-    }
-    let last = dir.path().join(segment_files(dir.path()).pop().unwrap());
-    let records = records_len(1, 50);
+    let (dir, opts, last, records) = entries_1_to_49_with_zeros_ahead();
     let mut f = OpenOptions::new().write(true).open(&last).unwrap();
     f.seek(SeekFrom::Start(records)).unwrap();
     // A length and half a checksum of the next frame.

@@ -408,14 +408,19 @@ mod tests {
     /// Sends `n` appends through `conn` and returns, per reply, the index
     /// it acknowledged (or what came back instead).
     async fn acks(conn: &mut impl RaftNetworkV2<TypeConfig>, n: u64) -> Vec<Result<u64, String>> {
-        let option = RPCOption::new(Duration::from_secs(5));
-        let replies: Vec<Reply> = conn
-            .stream_append(appends(n), option)
+        matched(send_all(conn, appends(n)).await)
+    }
+
+    /// Streams `input` through `conn` and collects every reply until the stream ends.
+    async fn send_all<S>(conn: &mut impl RaftNetworkV2<TypeConfig>, input: S) -> Vec<Reply>
+    where
+        S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
+    {
+        conn.stream_append(input, RPCOption::new(Duration::from_secs(5)))
             .await
             .expect("the appends go out")
             .collect()
-            .await;
-        matched(replies)
+            .await
     }
 
     fn acked_up_to(n: u64) -> Vec<Result<u64, String>> {
@@ -458,15 +463,7 @@ mod tests {
             append(1, &[2, 3]),
             append(3, &[]),
         ];
-        let replies: Vec<Reply> = conn
-            .stream_append(
-                futures::stream::iter(input),
-                RPCOption::new(Duration::from_secs(5)),
-            )
-            .await
-            .expect("the appends go out")
-            .collect()
-            .await;
+        let replies = send_all(&mut conn, futures::stream::iter(input)).await;
         assert_eq!(matched(replies), [Ok(1), Ok(1), Ok(1), Ok(3), Ok(3)]);
         // The two commit-only appends after entry 1 went with entries 2..=3;
         // the last one, with nothing after it, went alone.
@@ -498,15 +495,7 @@ mod tests {
         };
         let mut conn = connect(peer.clone(), Duration::from_secs(5)).await;
         let input = vec![append(4, &[]), append(4, &[5])];
-        let replies: Vec<Reply> = conn
-            .stream_append(
-                futures::stream::iter(input),
-                RPCOption::new(Duration::from_secs(5)),
-            )
-            .await
-            .expect("the appends go out")
-            .collect()
-            .await;
+        let replies = send_all(&mut conn, futures::stream::iter(input)).await;
         assert_eq!(
             replies.len(),
             1,
