@@ -43,9 +43,17 @@ type Reply = Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>;
 /// One append on the wire.
 struct Sent {
     at: Instant,
-    /// Entry-less appends this one replaced: what each would have matched
-    /// (the shared `prev_log_id`), answered when this one's reply comes.
-    carried: Vec<Option<LogId>>,
+    /// Entry-less appends this one replaced, all from its `prev_log_id`;
+    /// answered when this one's reply comes.
+    carried: Carried,
+}
+
+/// Entry-less appends replaced by the one sent after them.
+#[derive(Clone, Copy, Default)]
+struct Carried {
+    count: usize,
+    /// The `prev_log_id` they share with the sent append: what each matched.
+    from: Option<LogId>,
 }
 
 /// What both halves of one stream share.
@@ -72,7 +80,7 @@ impl Session {
         })
     }
 
-    fn on_sent(&self, carried: Vec<Option<LogId>>) {
+    fn on_sent(&self, carried: Carried) {
         if let Ok(mut sent) = self.sent.lock() {
             sent.push_back(Sent {
                 at: Instant::now(),
@@ -81,11 +89,11 @@ impl Session {
         }
     }
 
-    /// Returns what the appends this one replaced would have matched.
-    fn on_reply(&self) -> Vec<Option<LogId>> {
+    /// Returns the appends the answered one replaced.
+    fn on_reply(&self) -> Carried {
         let carried = match self.sent.lock() {
             Ok(mut sent) => sent.pop_front().map(|s| s.carried).unwrap_or_default(),
-            Err(_) => Vec::new(),
+            Err(_) => Carried::default(),
         };
         self.room.add_permits(1);
         carried
@@ -151,13 +159,16 @@ where
                 Some(req) => req,
                 None => out.input.next().await?,
             };
-            let mut carried = Vec::new();
+            let mut carried = Carried::default();
             while req.entries.is_empty() && !out.ended {
                 match tokio::time::timeout(COMMIT_HOLD, out.input.next()).await {
                     Ok(Some(later))
                         if later.prev_log_id == req.prev_log_id && later.vote == req.vote =>
                     {
-                        carried.push(req.prev_log_id);
+                        carried = Carried {
+                            count: carried.count + 1,
+                            from: req.prev_log_id,
+                        };
                         req = later;
                     }
                     Ok(Some(other)) => {
@@ -203,7 +214,7 @@ pub fn replies(
                 Ok(Ok(Some(payload))) => {
                     let carried = session.on_reply();
                     let reply = unpack(payload);
-                    if carried.is_empty() {
+                    if carried.count == 0 {
                         reply
                     } else {
                         // The follower accepted an append from the same point with
@@ -212,11 +223,12 @@ pub fn replies(
                         // the first of them, as it would have.
                         match reply {
                             Ok(Ok(_)) => {
-                                let mut carried = carried.into_iter();
-                                let first = carried.next().unwrap_or_default();
-                                ready.extend(carried.map(|m| Ok(Ok(m))));
+                                let more = carried.count - 1;
+                                ready.extend(
+                                    std::iter::repeat_n(carried.from, more).map(|m| Ok(Ok(m))),
+                                );
                                 ready.push_back(reply);
-                                Ok(Ok(first))
+                                Ok(Ok(carried.from))
                             }
                             refused => refused,
                         }
