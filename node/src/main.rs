@@ -1,7 +1,30 @@
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    match runtime() {
+        Ok(rt) => rt.block_on(run()),
+        Err(e) => {
+            eprintln!("aegis-node: cannot start the async runtime: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+/// The multi-threaded runtime with its LIFO slot off (ADR-0013). With the slot, each
+/// task a handler wakes runs next on the same worker: a finished response wakes its
+/// connection task, which writes that one response alone, and a proposal wakes the Raft
+/// core, which takes that one proposal alone. Without it, the responses of one applied
+/// batch leave in one write and concurrent proposals enter one log batch.
+/// `disable_lifo_slot` is a tokio_unstable API; `.cargo/config.toml` sets the cfg.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    #[cfg(tokio_unstable)]
+    builder.disable_lifo_slot();
+    builder.build()
+}
+
+async fn run() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AEGIS_LOG")
@@ -9,6 +32,11 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    #[cfg(not(tokio_unstable))]
+    tracing::warn!(
+        "built without --cfg tokio_unstable (RUSTFLAGS overrides .cargo/config.toml): \
+         the runtime's LIFO slot stays on and writes batch less (ADR-0013)"
+    );
     // Fault injection sites (only with the `failpoints` feature).
     if let Err(e) = aegis_node::failpoint::setup() {
         eprintln!("aegis-node: {e}");
