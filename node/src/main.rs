@@ -62,3 +62,18 @@ async fn run() -> std::process::ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Fails when `.cargo/config.toml` stops applying (deleted, or replaced by RUSTFLAGS in
+    /// the test environment): the node would silently run with the LIFO slot on.
+    #[test]
+    // The constant is the point: it is what the build configuration decided.
+    #[allow(clippy::assertions_on_constants)]
+    fn the_node_is_built_with_tokio_unstable() {
+        assert!(
+            cfg!(tokio_unstable),
+            "aegis-node was built without --cfg tokio_unstable; see docs/adr/0013"
+        );
+    }
+}
