@@ -40,6 +40,8 @@ pub enum DevError {
     PortOutOfRange(u16, usize),
     #[error("a cluster needs 1..=9 nodes, got {0}")]
     BadSize(usize),
+    #[error("node {0} did not reach state {1:?} within {2:?} of the signal")]
+    SignalNotApplied(usize, ProcState, Duration),
     #[error("signal {signal} to pid {pid} failed: {source}")]
     Signal {
         signal: i32,
@@ -416,14 +418,33 @@ impl DevCluster {
         Ok(())
     }
 
-    /// SIGSTOP: the node freezes, keeping its sockets open.
+    /// SIGSTOP: the node freezes, keeping its sockets open. Returns once the kernel reports
+    /// the process stopped, so a caller that acts next (a test, a script) sees it frozen.
     pub fn stop(&mut self, n: usize) -> Result<(), DevError> {
-        self.signal(n, libc::SIGSTOP).map(|_| ())
+        self.signal(n, libc::SIGSTOP)?;
+        self.await_state(n, ProcState::Stopped)
     }
 
-    /// SIGCONT: resumes a stopped node.
+    /// SIGCONT: resumes a stopped node, returning once it is no longer stopped.
     pub fn cont(&mut self, n: usize) -> Result<(), DevError> {
-        self.signal(n, libc::SIGCONT).map(|_| ())
+        self.signal(n, libc::SIGCONT)?;
+        self.await_state(n, ProcState::Running)
+    }
+
+    /// Signal delivery is asynchronous: `kill(2)` returns before every thread of the target
+    /// has stopped or resumed.
+    fn await_state(&mut self, n: usize, want: ProcState) -> Result<(), DevError> {
+        let timeout = Duration::from_secs(5);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.state(n) == want {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(DevError::SignalNotApplied(n, want, timeout));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Waits up to `timeout` for node `n` to exit.
@@ -683,20 +704,11 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert_eq!(other.pid(1), Some(pid));
-        // Signals are delivered asynchronously; give the kernel a moment.
-        let settle = |c: &mut DevCluster, want: ProcState| {
-            for _ in 0..100 {
-                if c.state(1) == want {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            assert_eq!(c.state(1), want);
-        };
+        // stop and cont return only once the kernel shows the new state, whichever handle asks.
         other.stop(1).unwrap();
-        settle(&mut c, ProcState::Stopped);
+        assert_eq!(c.state(1), ProcState::Stopped);
         other.cont(1).unwrap();
-        settle(&mut c, ProcState::Running);
+        assert_eq!(c.state(1), ProcState::Running);
         other.kill(1).unwrap();
         assert_eq!(other.state(1), ProcState::Down);
         // The first handle holds the child: it sees the death once the
