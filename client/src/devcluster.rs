@@ -554,17 +554,7 @@ fn fixed_addrs(base: BasePorts, n: usize) -> Result<NodeAddrs, DevError> {
 /// Loopback addresses on `nodes * 3` distinct free ports. All listeners are held until every
 /// port is chosen so none is handed out twice.
 fn free_addrs(nodes: usize) -> Result<Vec<NodeAddrs>, DevError> {
-    let mut listeners = Vec::with_capacity(nodes * 3);
-    for _ in 0..nodes * 3 {
-        listeners.push(
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .map_err(io("binding a free loopback port"))?,
-        );
-    }
-    let mut ports = Vec::with_capacity(listeners.len());
-    for l in &listeners {
-        ports.push(l.local_addr().map_err(io("reading a bound port"))?.port());
-    }
+    let ports = free_loopback_ports(nodes * 3)?;
     Ok(ports
         .chunks(3)
         .map(|p| NodeAddrs {
@@ -573,6 +563,52 @@ fn free_addrs(nodes: usize) -> Result<Vec<NodeAddrs>, DevError> {
             metrics: format!("127.0.0.1:{}", p[2]),
         })
         .collect())
+}
+
+/// The lowest port ephemeral clusters use.
+const EXPLICIT_PORTS_FROM: u16 = 10_000;
+
+/// `n` distinct loopback ports, free right now, from below the kernel's ephemeral range,
+/// for processes a test starts. A port in that range (what a bind to port 0 returns) may
+/// be taken by any outgoing connection on the machine between this check and the
+/// process's bind, or while a killed process is down; one below it is only ever taken by a
+/// listener that names it. Calls in one process never return a port twice (until the
+/// ~22,000 ports below the range wrap around).
+pub fn free_loopback_ports(n: usize) -> Result<Vec<u16>, DevError> {
+    static CURSOR: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let top = ephemeral_range_start().unwrap_or(32768);
+    let span = u32::from(top.saturating_sub(EXPLICIT_PORTS_FROM));
+    let mut held = Vec::with_capacity(n);
+    if span >= 1000 {
+        // Processes start at different points, threads of one process never repeat a port.
+        let start = std::process::id().wrapping_mul(7919) % span;
+        for _ in 0..span {
+            if held.len() == n {
+                break;
+            }
+            let step = CURSOR.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let port = EXPLICIT_PORTS_FROM + ((start + step) % span) as u16;
+            if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+                held.push(l);
+            }
+        }
+    }
+    // No room below the ephemeral range (an unusual sysctl): fall back to port 0.
+    while held.len() < n {
+        held.push(
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .map_err(io("binding a free loopback port"))?,
+        );
+    }
+    held.iter()
+        .map(|l| Ok(l.local_addr().map_err(io("reading a bound port"))?.port()))
+        .collect()
+}
+
+/// The first port of `net.ipv4.ip_local_port_range`.
+fn ephemeral_range_start() -> Option<u16> {
+    let range = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    range.split_whitespace().next()?.parse().ok()
 }
 
 fn send_signal(pid: i32, sig: i32) -> Result<(), DevError> {
@@ -655,8 +691,15 @@ mod tests {
     }
 
     #[test]
-    fn ephemeral_ports_are_distinct() {
+    fn ephemeral_ports_are_distinct_and_below_the_ephemeral_range() {
         let c = DevCluster::ephemeral("/bin/true", 5).unwrap();
+        let top = ephemeral_range_start().unwrap_or(32768);
+        for a in &c.nodes {
+            for addr in [&a.client, &a.peer, &a.metrics] {
+                let port: u16 = addr.rsplit_once(':').unwrap().1.parse().unwrap();
+                assert!((EXPLICIT_PORTS_FROM..top).contains(&port), "{addr}");
+            }
+        }
         let mut all: Vec<String> = c
             .nodes
             .iter()

@@ -25,8 +25,7 @@ impl Drop for Prometheus {
 }
 
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    aegis_client::devcluster::free_loopback_ports(1).unwrap()[0]
 }
 
 fn prometheus_bin() -> Option<PathBuf> {

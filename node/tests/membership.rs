@@ -19,8 +19,8 @@ impl Drop for Extra {
 }
 
 fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
+    let port = aegis_client::devcluster::free_loopback_ports(1).unwrap()[0];
+    format!("127.0.0.1:{port}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,12 +65,6 @@ pub fn config_hash(yaml: &str) -> String {
         .short_hash()
 }
 
-fn free_port() -> (std::net::TcpListener, u16) {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let p = l.local_addr().unwrap().port();
-    (l, p)
-}
-
 pub fn pod_name(ordinal: u32) -> String {
     aegis_operator::names::pod(CLUSTER, ordinal)
 }
@@ -116,13 +110,10 @@ impl PodRuntime {
 
     fn ensure_addrs(&mut self, upto: u32) {
         let missing: Vec<u32> = (0..upto).filter(|o| !self.addrs.contains_key(o)).collect();
-        // Hold every listener until all ports are chosen so no two pods share one.
-        let mut held = Vec::new();
-        for o in missing {
-            let (a, pa) = free_port();
-            let (b, pb) = free_port();
-            let (c, pc) = free_port();
-            held.extend([a, b, c]);
+        let ports = aegis_client::devcluster::free_loopback_ports(missing.len() * 3)
+            .expect("free loopback ports");
+        for (o, p) in missing.into_iter().zip(ports.chunks(3)) {
+            let (pa, pb, pc) = (p[0], p[1], p[2]);
             self.addrs.insert(
                 o,
                 Addrs {
