@@ -256,7 +256,16 @@ async fn advance(st: &mut State, until_established: bool) -> Result<Option<Watch
             st.done = true;
             return Err(err);
         }
-        tokio::time::sleep(backoff.delay(st.failures)).await;
+        let delay = backoff.delay(st.failures);
+        tracing::debug!(
+            failed = %ep,
+            next = %st.client.current_endpoint(),
+            attempt = st.failures,
+            ?delay,
+            error = %err,
+            "watch reconnecting"
+        );
+        tokio::time::sleep(delay).await;
     }
 }
 

@@ -434,6 +434,11 @@ async fn session_loss_is_reported_and_keep_alive_survives_a_leader_kill() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_leaves_a_frozen_node() {
+    // The watch's reconnect attempts, shown if the test fails.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("aegis_client=debug")
+        .with_test_writer()
+        .try_init();
     let mut cluster = support::cluster(3, vec![]).await;
     let endpoints = cluster.client_endpoints();
     let watcher = Client::connect(endpoints.clone()).await.unwrap();
