@@ -59,18 +59,28 @@ async fn refusals_have_stable_errors_and_lose_nothing() {
     let (s, _) = client.session_open(5000).await.unwrap();
     let e = client.lock_release("nobody-holds", s, 1).await.unwrap_err();
     assert_eq!(e, Error::LockNotHeld);
-    // A compacted revision (retention 2 versions per key). The leader
-    // replicates its retention setting on its next tick; give it one.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let first = client.put("hist", "1").await.unwrap().revision;
-    for v in 2..=4 {
-        client.put("hist", v.to_string()).await.unwrap();
-    }
-    match client.get_at("hist", first).await.unwrap_err() {
-        Error::Compacted {
-            compact_revision, ..
-        } => assert!(compact_revision >= first),
-        other => panic!("expected compacted, got {other:?}"),
+    // A compacted revision (retention 2 versions per key). The leader replicates its
+    // retention setting on one of its first ticks, which a loaded machine may delay: write
+    // versions until the oldest of a round is compacted.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let first = client.put("hist", "1").await.unwrap().revision;
+        for v in 2..=4 {
+            client.put("hist", v.to_string()).await.unwrap();
+        }
+        match client.get_at("hist", first).await {
+            Err(Error::Compacted {
+                compact_revision, ..
+            }) => {
+                assert!(compact_revision >= first);
+                break;
+            }
+            other => assert!(
+                std::time::Instant::now() < deadline,
+                "expected compacted, got {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     // A future revision.
     assert_eq!(
