@@ -198,6 +198,7 @@ async fn advance(st: &mut State, until_established: bool) -> Result<Option<Watch
         let (ep, err) = match st.stream.as_mut() {
             None => match open(st).await {
                 Ok(s) => {
+                    tracing::debug!(endpoint = %s.0, from = st.next, "watch opened");
                     st.stream = Some(s);
                     continue;
                 }

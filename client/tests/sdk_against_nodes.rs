@@ -474,11 +474,24 @@ async fn watch_leaves_a_frozen_node() {
 
     // An earlier attempt may have landed too, at a lower revision.
     loop {
-        let ev = tokio::time::timeout(Duration::from_secs(30), w.next())
-            .await
-            .expect("the watch must leave the frozen node")
-            .unwrap()
-            .unwrap();
+        let Ok(ev) = tokio::time::timeout(Duration::from_secs(30), w.next()).await else {
+            // What each survivor holds, and their logs, to tell a lost event from a hung watch.
+            for (i, e) in endpoints.iter().enumerate() {
+                if i + 1 == frozen {
+                    continue;
+                }
+                let one = Client::connect(vec![e.clone()]).await.unwrap();
+                let opts = aegis_client::ReadOptions {
+                    serializable: true,
+                    ..Default::default()
+                };
+                eprintln!("node {}: f/x = {:?}", i + 1, one.get_with("f/x", opts).await);
+                let log = std::fs::read_to_string(cluster.log_path(i + 1)).unwrap_or_default();
+                eprintln!("---- node {} log ----\n{log}", i + 1);
+            }
+            panic!("the watch must leave the frozen node (write at revision {rev})");
+        };
+        let ev = ev.unwrap().unwrap();
         assert_eq!(ev.events[0].kv.key, b"f/x");
         if ev.revision >= rev {
             assert_eq!(ev.revision, rev);
