@@ -122,8 +122,10 @@ pub(crate) fn decode(resp: pb::WatchResponse, next: &mut u64) -> Decoded {
     }
     if resp.events.is_empty() {
         // A "from now" watch pins its start to the revision the server was at, so a reconnect
-        // before the first event neither misses nor repeats anything.
-        if *next == 0 && header_rev > 0 {
+        // before the first event neither misses nor repeats anything. That revision may be 0
+        // (a node of a new group that has applied nothing yet): the start is then 1, not "now"
+        // again on whichever node the reconnect reaches.
+        if *next == 0 && resp.created {
             *next = header_rev + 1;
         }
         return Decoded::Skip;
@@ -311,6 +313,11 @@ mod tests {
         let mut next = 0;
         assert_eq!(decode(resp(41, vec![]), &mut next), Decoded::Skip);
         assert_eq!(next, 42);
+        // Created on a node that has applied nothing: the start is revision 1, so a write made
+        // before a reconnect to another node is still delivered.
+        let mut next = 0;
+        assert_eq!(decode(resp(0, vec![]), &mut next), Decoded::Skip);
+        assert_eq!(next, 1);
         // A created message must not move an explicit start.
         let mut next = 7;
         assert_eq!(decode(resp(41, vec![]), &mut next), Decoded::Skip);

@@ -485,7 +485,11 @@ async fn watch_leaves_a_frozen_node() {
                     serializable: true,
                     ..Default::default()
                 };
-                eprintln!("node {}: f/x = {:?}", i + 1, one.get_with("f/x", opts).await);
+                eprintln!(
+                    "node {}: f/x = {:?}",
+                    i + 1,
+                    one.get_with("f/x", opts).await
+                );
                 let log = std::fs::read_to_string(cluster.log_path(i + 1)).unwrap_or_default();
                 eprintln!("---- node {} log ----\n{log}", i + 1);
             }
