@@ -435,29 +435,34 @@ impl DevCluster {
     /// has stopped or resumed.
     fn await_state(&mut self, n: usize, want: ProcState) -> Result<(), DevError> {
         let timeout = Duration::from_secs(5);
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.state(n) == want {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(DevError::SignalNotApplied(n, want, timeout));
-            }
-            std::thread::sleep(Duration::from_millis(5));
+        if self.poll_until(timeout, Duration::from_millis(5), |c| c.state(n) == want) {
+            Ok(())
+        } else {
+            Err(DevError::SignalNotApplied(n, want, timeout))
         }
     }
 
     /// Waits up to `timeout` for node `n` to exit.
     fn reap(&mut self, n: usize, timeout: Duration) -> bool {
+        self.poll_until(timeout, Duration::from_millis(20), |c| c.pid(n).is_none())
+    }
+
+    /// Checks `done` every `every` until it holds (true) or `timeout` has passed (false).
+    fn poll_until(
+        &mut self,
+        timeout: Duration,
+        every: Duration,
+        mut done: impl FnMut(&mut Self) -> bool,
+    ) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.pid(n).is_none() {
+            if done(self) {
                 return true;
             }
             if Instant::now() >= deadline {
                 return false;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(every);
         }
     }
 

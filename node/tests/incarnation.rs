@@ -122,11 +122,6 @@ async fn a_wiped_voter_is_refused_then_removed_re_added_and_caught_up() {
     }
 }
 
-fn free_addr() -> String {
-    let port = aegis_client::devcluster::free_loopback_ports(1).unwrap()[0];
-    format!("127.0.0.1:{port}")
-}
-
 /// `--members` naming an address where another node answers: the founder
 /// stops with an error instead of initialising a group that lists a node
 /// that is not there.

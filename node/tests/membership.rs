@@ -18,11 +18,6 @@ impl Drop for Extra {
     }
 }
 
-fn free_addr() -> String {
-    let port = aegis_client::devcluster::free_loopback_ports(1).unwrap()[0];
-    format!("127.0.0.1:{port}")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_joins_as_learner_is_promoted_then_removed() {
     let _g = serial().await;

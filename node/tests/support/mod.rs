@@ -14,6 +14,12 @@ pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     SERIAL.lock().await
 }
 
+/// A loopback address on a free port, for a node a test starts by hand.
+pub fn free_addr() -> String {
+    let port = aegis_client::devcluster::free_loopback_ports(1).unwrap()[0];
+    format!("127.0.0.1:{port}")
+}
+
 pub fn node_bin() -> &'static str {
     env!("CARGO_BIN_EXE_aegis-node")
 }
