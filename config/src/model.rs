@@ -31,6 +31,9 @@ pub struct RaftConfig {
     pub max_payload_entries: i64,
     /// Client proposals batched into one log append.
     pub max_batch_proposals: i64,
+    /// Least time between two appends to a follower outside the fastest
+    /// quorum; 0 replicates every write to every follower at once.
+    pub spare_batch_ms: i64,
 }
 
 impl Default for RaftConfig {
@@ -44,6 +47,7 @@ impl Default for RaftConfig {
             max_logs_kept_after_snapshot: 1000,
             max_payload_entries: 256,
             max_batch_proposals: 256,
+            spare_batch_ms: 5,
         }
     }
 }

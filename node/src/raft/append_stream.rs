@@ -13,6 +13,10 @@
 //! each write. Such an append is held for up to [`COMMIT_HOLD`]; if the next
 //! append continues from the same point, it alone is sent (it carries a commit
 //! index at least as new), and its reply answers both.
+//!
+//! Appends to a follower outside the fastest quorum are spaced out (see
+//! `pace`): the stream waits before it asks openraft for the next append, so
+//! that one append carries everything written meanwhile.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -26,6 +30,7 @@ use tokio::sync::Semaphore;
 use tonic::Streaming;
 
 use super::network::{status_error, unpack};
+use super::pace::Pacer;
 use super::types::{encode, LogId, NodeId, TypeConfig};
 
 /// Appends one replication stream keeps in flight before it waits for a
@@ -67,36 +72,47 @@ pub struct Session {
     failed: Mutex<Option<String>>,
     /// The longest an append may wait for its reply.
     timeout: Duration,
+    /// Learns each reply's latency; says whether appends must be spaced out.
+    pacer: Arc<Pacer>,
 }
 
 impl Session {
-    pub fn new(target: NodeId, timeout: Duration) -> Arc<Self> {
+    pub fn new(target: NodeId, timeout: Duration, pacer: Arc<Pacer>) -> Arc<Self> {
         Arc::new(Session {
             target,
             room: Semaphore::new(MAX_INFLIGHT_APPENDS),
             sent: Mutex::new(VecDeque::new()),
             failed: Mutex::new(None),
             timeout,
+            pacer,
         })
     }
 
-    fn on_sent(&self, carried: Carried) {
+    fn on_sent(&self, carried: Carried) -> Instant {
+        let at = Instant::now();
         if let Ok(mut sent) = self.sent.lock() {
-            sent.push_back(Sent {
-                at: Instant::now(),
-                carried,
-            });
+            sent.push_back(Sent { at, carried });
         }
+        self.pacer.sent(self.target, at);
+        at
     }
 
     /// Returns the appends the answered one replaced.
     fn on_reply(&self) -> Carried {
-        let carried = match self.sent.lock() {
-            Ok(mut sent) => sent.pop_front().map(|s| s.carried).unwrap_or_default(),
-            Err(_) => Carried::default(),
+        let answered = match self.sent.lock() {
+            Ok(mut sent) => sent
+                .pop_front()
+                .map(|s| (s, sent.front().map(|next| next.at))),
+            Err(_) => None,
         };
         self.room.add_permits(1);
-        carried
+        match answered {
+            Some((s, next)) => {
+                self.pacer.answered(self.target, s.at.elapsed(), next);
+                s.carried
+            }
+            None => Carried::default(),
+        }
     }
 
     /// True when the oldest unanswered append has waited past the timeout.
@@ -133,6 +149,26 @@ struct Outgoing<S> {
     next: Option<AppendEntriesRequest<TypeConfig>>,
     /// openraft ended its stream while an append was held.
     ended: bool,
+    /// When the previous append went out.
+    last_sent: Option<Instant>,
+    pace_changes: tokio::sync::watch::Receiver<u64>,
+}
+
+impl<S> Outgoing<S> {
+    /// Waits until an append to a spare follower may go (see `pace`), or
+    /// until the follower joins the quorum set.
+    async fn space_out(&mut self, session: &Session, previous: Instant) {
+        while let Some(spacing) = session.pacer.spacing(session.target, Instant::now()) {
+            let until = previous + spacing;
+            if Instant::now() >= until {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(until.into()) => return,
+                Ok(()) = self.pace_changes.changed() => {}
+            }
+        }
+    }
 }
 
 /// The request half: openraft's appends, encoded, at most
@@ -145,6 +181,8 @@ where
         input,
         next: None,
         ended: false,
+        last_sent: None,
+        pace_changes: session.pacer.changes(),
     };
     futures::stream::unfold(start, move |mut out| {
         let session = Arc::clone(&session);
@@ -155,6 +193,9 @@ where
             // Waiting here, not after `next`, lets entries that arrive meanwhile
             // join the next append instead of each becoming one.
             session.room.acquire().await.ok()?.forget();
+            if let (Some(previous), None) = (out.last_sent, &out.next) {
+                out.space_out(&session, previous).await;
+            }
             let mut req = match out.next.take() {
                 Some(req) => req,
                 None => out.input.next().await?,
@@ -182,7 +223,7 @@ where
             failpoint!("network::append_entries::before");
             match encode(&req) {
                 Ok(data) => {
-                    session.on_sent(carried);
+                    out.last_sent = Some(session.on_sent(carried));
                     Some((RaftPayload { data }, out))
                 }
                 Err(e) => {
@@ -388,6 +429,14 @@ mod tests {
 
     /// Serves `peer` on a loopback port and returns a leader's connection to it.
     async fn connect(peer: FakePeer, rpc_timeout: Duration) -> impl RaftNetworkV2<TypeConfig> {
+        connect_paced(peer, rpc_timeout, Arc::new(Pacer::new(Duration::ZERO))).await
+    }
+
+    async fn connect_paced(
+        peer: FakePeer,
+        rpc_timeout: Duration,
+        pacer: Arc<Pacer>,
+    ) -> impl RaftNetworkV2<TypeConfig> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
@@ -402,6 +451,7 @@ mod tests {
         };
         let mut factory = PeerNetwork {
             connect_timeout: rpc_timeout,
+            pacer,
         };
         factory.new_client(2, &member).await
     }
@@ -518,6 +568,29 @@ mod tests {
             "{replies:?}"
         );
         assert_eq!(peer.streamed.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appends_to_a_spare_follower_are_spaced_by_the_batch_interval() {
+        let batch = Duration::from_millis(300);
+        let pacer = Arc::new(Pacer::new(batch));
+        // Followers 3, 4 and 5 answer fast and make the quorum set; the
+        // fake peer joins as follower 2, outside it.
+        for id in 3..=5 {
+            pacer.join(id);
+            pacer.answered(id, Duration::from_millis(1), None);
+        }
+        let peer = FakePeer::default();
+        let mut conn = connect_paced(peer.clone(), Duration::from_secs(5), pacer).await;
+        let started = Instant::now();
+        assert_eq!(acks(&mut conn, 3).await, acked_up_to(3));
+        // Three appends: the second and third each waited one interval.
+        assert!(
+            started.elapsed() >= 2 * batch,
+            "three appends took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(peer.streamed.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ mod forward;
 pub mod incarnation;
 mod log_store;
 mod network;
+mod pace;
 mod peer_service;
 mod state_machine;
 mod types;
@@ -219,6 +220,9 @@ impl Consensus {
         let rpc_timeout = Duration::from_millis(millis(c.raft.rpc_timeout_ms).max(1));
         let network = PeerNetwork {
             connect_timeout: rpc_timeout,
+            pacer: Arc::new(pace::Pacer::new(Duration::from_millis(millis(
+                c.raft.spare_batch_ms,
+            )))),
         };
         let raft = Raft::new(opts.id, Arc::new(raft_config), network, log, sm)
             .await

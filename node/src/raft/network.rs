@@ -20,6 +20,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use tonic::transport::{Channel, Endpoint};
 
 use super::append_stream;
+use super::pace::Pacer;
 use super::types::{decode, encode, Member, NodeId, Snapshot, SnapshotData, TypeConfig, Vote};
 
 /// Snapshot bytes per streamed chunk.
@@ -49,12 +50,15 @@ pub fn channel(addr: &str, connect_timeout: Duration) -> Result<Channel, tonic::
 #[derive(Clone)]
 pub struct PeerNetwork {
     pub connect_timeout: Duration,
+    /// Shared by every connection this node opens as a leader.
+    pub pacer: Arc<Pacer>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerConnection;
 
     async fn new_client(&mut self, target: NodeId, node: &Member) -> PeerConnection {
+        self.pacer.join(target);
         PeerConnection {
             target,
             rpc_timeout: self.connect_timeout,
@@ -63,6 +67,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
                 .map(RaftPeerClient::new)
                 .map_err(|e| e.to_string()),
             stream_refused: None,
+            pacer: Arc::clone(&self.pacer),
         }
     }
 }
@@ -81,6 +86,13 @@ pub struct PeerConnection {
     client: Result<RaftPeerClient<Channel>, String>,
     /// When the target last answered UNIMPLEMENTED to `AppendStream`.
     stream_refused: Option<Instant>,
+    pacer: Arc<Pacer>,
+}
+
+impl Drop for PeerConnection {
+    fn drop(&mut self) {
+        self.pacer.leave(self.target);
+    }
 }
 
 /// Adds the expected incarnation to an outgoing request (nothing for 0).
@@ -165,7 +177,7 @@ impl PeerConnection {
     {
         let timeout = option.hard_ttl().max(self.rpc_timeout);
         let mut client = self.client()?;
-        let session = append_stream::Session::new(self.target, timeout);
+        let session = append_stream::Session::new(self.target, timeout, Arc::clone(&self.pacer));
         let mut request = tonic::Request::new(append_stream::requests(input, Arc::clone(&session)));
         expect_incarnation(&mut request, self.expected_incarnation);
         let opened = match tokio::time::timeout(timeout, client.append_stream(request)).await {

@@ -1,0 +1,337 @@
+//! Which followers a leader replicates to at once, and which in batches.
+//!
+//! A write commits once a majority has it on disk: the leader and, in a
+//! cluster of five, two followers. The leader still owes the other two every
+//! entry, but not at once. Sending each write to them as it comes costs each
+//! of them a wake-up, an fdatasync and a reply per write, and costs the
+//! leader two more messages, for no earlier commit. So the leader sends to
+//! the followers that make up the fastest quorum at once, and to the others
+//! ("spare" followers) at most one append per `raft.spare-batch-ms`, which
+//! carries everything written since. At low load the spare followers then
+//! sync one batch instead of every write; under heavy load every follower's
+//! appends are large batches anyway.
+//!
+//! Which followers are spare is decided from what the leader sees. The set
+//! that gets appends at once (the "quorum set") starts as the lowest ids and
+//! is sticky: a member leaves it only when its smoothed reply latency
+//! exceeds [`SWAP_FACTOR`] times that of the best spare follower plus one
+//! batch interval (the most a spare follower's spacing can add to a write),
+//! or when one of its appends has gone unanswered for [`STALL_BATCHES`]
+//! batch intervals. Scheduling noise of a few milliseconds thus does not
+//! move followers back and forth, and a follower that stops answering drops
+//! out within 20 ms (at the default 5 ms). A spare follower waiting out its
+//! spacing is woken when it joins the set. If the set is wrong (a learner
+//! counted in, a stall not yet seen), a write waits at most that much longer
+//! than it would have: nothing is acknowledged before a majority has it on
+//! disk, whoever that majority is.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::types::NodeId;
+
+/// Weight of the newest reply in a follower's latency estimate.
+const LATENCY_WEIGHT: f64 = 0.25;
+/// A member of the quorum set is replaced by a spare follower when its score
+/// exceeds the spare one's times this factor plus the batch interval.
+const SWAP_FACTOR: f64 = 2.0;
+/// An append unanswered for this many batch intervals marks its follower as
+/// stalled: it scores by that wait instead of its smoothed latency.
+const STALL_BATCHES: u32 = 4;
+
+pub struct Pacer {
+    /// Least time between two appends to a spare follower; zero sends every
+    /// append at once to every follower.
+    batch: Duration,
+    state: Mutex<State>,
+    /// Bumped whenever the quorum set changes, so spare streams re-check.
+    changes: watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct State {
+    followers: BTreeMap<NodeId, Follower>,
+    /// Followers that get every append at once.
+    quorum_set: BTreeSet<NodeId>,
+}
+
+#[derive(Default)]
+struct Follower {
+    /// Open connections to it (openraft may hold an old one while it opens
+    /// a new one).
+    connections: usize,
+    /// Smoothed time from sending an append to its reply, in seconds.
+    latency: f64,
+    /// When the oldest append it has not answered was sent.
+    oldest_unanswered: Option<Instant>,
+}
+
+impl Follower {
+    /// Its smoothed latency, or how long its oldest append has waited once
+    /// that is past `stall`.
+    fn score(&self, now: Instant, stall: Duration) -> f64 {
+        let waiting = self
+            .oldest_unanswered
+            .map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+        if waiting > stall {
+            waiting.as_secs_f64()
+        } else {
+            self.latency
+        }
+    }
+}
+
+impl State {
+    /// Brings the quorum set to the followers needed for a majority, keeping
+    /// its members unless one is clearly slower than a spare follower.
+    /// Returns whether it changed.
+    fn rebalance(&mut self, now: Instant, batch: Duration) -> bool {
+        let before = self.quorum_set.clone();
+        let followers = &self.followers;
+        self.quorum_set.retain(|id| followers.contains_key(id));
+        // Followers that, with the leader, make a majority when every one of
+        // them votes. Learners make this larger, never smaller.
+        let needed = followers.len().div_ceil(2);
+        let stall = batch * STALL_BATCHES;
+        let score = |id: &NodeId| followers.get(id).map_or(f64::MAX, |f| f.score(now, stall));
+        let by_score = |a: &NodeId, b: &NodeId| score(a).total_cmp(&score(b)).then(a.cmp(b));
+        while self.quorum_set.len() > needed {
+            let Some(worst) = self.quorum_set.iter().copied().max_by(by_score) else {
+                break;
+            };
+            self.quorum_set.remove(&worst);
+        }
+        while self.quorum_set.len() < needed {
+            let best_spare = followers
+                .keys()
+                .filter(|id| !self.quorum_set.contains(id))
+                .copied()
+                .min_by(by_score);
+            match best_spare {
+                Some(id) => self.quorum_set.insert(id),
+                None => break,
+            };
+        }
+        // Only a spare follower that has answered can prove itself faster.
+        let worst = self.quorum_set.iter().copied().max_by(by_score);
+        let best_spare = followers
+            .iter()
+            .filter(|(id, f)| !self.quorum_set.contains(id) && f.latency > 0.0)
+            .map(|(id, _)| *id)
+            .min_by(by_score);
+        if let (Some(worst), Some(spare)) = (worst, best_spare) {
+            if score(&worst) > SWAP_FACTOR * score(&spare) + batch.as_secs_f64() {
+                self.quorum_set.remove(&worst);
+                self.quorum_set.insert(spare);
+            }
+        }
+        let changed = self.quorum_set != before;
+        if changed {
+            tracing::debug!(quorum_set = ?self.quorum_set, "followers that get every append at once");
+        }
+        changed
+    }
+}
+
+impl Pacer {
+    pub fn new(batch: Duration) -> Pacer {
+        Pacer {
+            batch,
+            state: Mutex::new(State::default()),
+            changes: watch::Sender::new(0),
+        }
+    }
+
+    /// Resolves changes to the quorum set.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn update(&self, now: Instant, f: impl FnOnce(&mut State)) {
+        let changed = match self.state.lock() {
+            Ok(mut state) => {
+                f(&mut state);
+                state.rebalance(now, self.batch)
+            }
+            Err(_) => false,
+        };
+        self.announce(changed);
+    }
+
+    /// A connection to `target` opened: it is one of the followers this
+    /// node replicates to while it leads.
+    pub fn join(&self, target: NodeId) {
+        self.update(Instant::now(), |s| {
+            s.followers.entry(target).or_default().connections += 1;
+        });
+    }
+
+    /// A connection to `target` closed.
+    pub fn leave(&self, target: NodeId) {
+        self.update(Instant::now(), |s| {
+            if let Some(follower) = s.followers.get_mut(&target) {
+                follower.connections = follower.connections.saturating_sub(1);
+                if follower.connections == 0 {
+                    s.followers.remove(&target);
+                }
+            }
+        });
+    }
+
+    /// An append went to `target` at `at`.
+    pub fn sent(&self, target: NodeId, at: Instant) {
+        if let Ok(mut s) = self.state.lock() {
+            if let Some(follower) = s.followers.get_mut(&target) {
+                follower.oldest_unanswered.get_or_insert(at);
+            }
+        }
+    }
+
+    /// `target` answered an append after `took`; `next_unanswered` is when
+    /// the oldest append still unanswered on that stream was sent.
+    pub fn answered(&self, target: NodeId, took: Duration, next_unanswered: Option<Instant>) {
+        self.update(Instant::now(), |s| {
+            if let Some(follower) = s.followers.get_mut(&target) {
+                let took = took.as_secs_f64();
+                follower.latency = if follower.latency == 0.0 {
+                    took
+                } else {
+                    follower.latency + LATENCY_WEIGHT * (took - follower.latency)
+                };
+                follower.oldest_unanswered = next_unanswered;
+            }
+        });
+    }
+
+    /// How long after its previous append the next append to `target` may
+    /// go: `None` for a member of the quorum set (at once).
+    pub fn spacing(&self, target: NodeId, now: Instant) -> Option<Duration> {
+        if self.batch.is_zero() {
+            return None;
+        }
+        let (changed, spare) = match self.state.lock() {
+            Ok(mut s) => {
+                let changed = s.rebalance(now, self.batch);
+                let spare = s.followers.contains_key(&target) && !s.quorum_set.contains(&target);
+                (changed, spare)
+            }
+            Err(_) => (false, false),
+        };
+        self.announce(changed);
+        spare.then_some(self.batch)
+    }
+
+    fn announce(&self, changed: bool) {
+        if changed {
+            self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BATCH: Duration = Duration::from_millis(5);
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// A leader's pacer: every follower connects, then each answers once in
+    /// the given time.
+    fn pacer_with(latencies: &[(NodeId, u64)]) -> Pacer {
+        let p = Pacer::new(BATCH);
+        for &(id, _) in latencies {
+            p.join(id);
+        }
+        for &(id, took) in latencies {
+            p.answered(id, ms(took), None);
+        }
+        p
+    }
+
+    fn spare(p: &Pacer, now: Instant) -> Vec<NodeId> {
+        (1..=9).filter(|&id| p.spacing(id, now).is_some()).collect()
+    }
+
+    #[test]
+    fn of_four_followers_two_get_appends_at_once_and_noise_does_not_move_them() {
+        // 5 is a little faster than 2, not enough to take its place.
+        let p = pacer_with(&[(2, 3), (3, 1), (4, 4), (5, 2)]);
+        assert_eq!(spare(&p, Instant::now()), [4, 5]);
+        assert_eq!(p.spacing(4, Instant::now()), Some(BATCH));
+        assert_eq!(p.spacing(2, Instant::now()), None);
+    }
+
+    #[test]
+    fn a_clearly_slower_member_is_replaced_by_the_fastest_spare_follower() {
+        let p = pacer_with(&[(2, 3), (3, 1), (4, 4), (5, 2)]);
+        let changes = p.changes();
+        p.answered(2, ms(40), None);
+        assert_eq!(spare(&p, Instant::now()), [2, 4]);
+        assert!(
+            changes.has_changed().unwrap_or(false),
+            "spare streams are told"
+        );
+    }
+
+    #[test]
+    fn a_follower_that_stops_answering_becomes_spare_and_a_spare_one_takes_its_place() {
+        let p = pacer_with(&[(2, 1), (3, 2), (4, 3), (5, 4)]);
+        let sent = Instant::now();
+        p.sent(2, sent);
+        assert_eq!(spare(&p, sent + ms(1)), [4, 5]);
+        // Waiting a few milliseconds is noise on a busy machine.
+        assert_eq!(spare(&p, sent + ms(12)), [4, 5]);
+        // Four batch intervals without an answer: follower 2 has stalled.
+        assert_eq!(spare(&p, sent + ms(21)), [2, 5]);
+        // It answers, slowly: 4 keeps the place it took.
+        p.answered(2, ms(21), None);
+        assert_eq!(spare(&p, sent + ms(21)), [2, 5]);
+    }
+
+    #[test]
+    fn small_clusters_keep_a_quorum_of_followers_at_once() {
+        // Three members: one follower of two is needed.
+        let p = pacer_with(&[(2, 1), (3, 2)]);
+        assert_eq!(spare(&p, Instant::now()), [3]);
+        // Two members: the only follower is needed.
+        let p = pacer_with(&[(2, 5)]);
+        assert_eq!(spare(&p, Instant::now()), Vec::<NodeId>::new());
+        // Four members: two of three followers are needed.
+        let p = pacer_with(&[(2, 1), (3, 2), (4, 3)]);
+        assert_eq!(spare(&p, Instant::now()), [4]);
+    }
+
+    #[test]
+    fn equal_scores_are_ranked_by_id_and_unknown_targets_go_at_once() {
+        let p = pacer_with(&[(2, 1), (3, 1), (4, 1), (5, 1)]);
+        assert_eq!(spare(&p, Instant::now()), [4, 5]);
+        assert_eq!(p.spacing(7, Instant::now()), None);
+    }
+
+    #[test]
+    fn a_follower_stays_known_until_its_last_connection_closes() {
+        let p = pacer_with(&[(2, 1), (3, 2), (4, 3), (5, 4)]);
+        p.join(3);
+        p.leave(3);
+        assert_eq!(spare(&p, Instant::now()), [4, 5]);
+        p.leave(3);
+        // Three followers left, two of them needed: 4 joins 2.
+        assert_eq!(spare(&p, Instant::now()), [5]);
+    }
+
+    #[test]
+    fn a_zero_batch_sends_everything_at_once() {
+        let p = Pacer::new(Duration::ZERO);
+        for id in 2..=5 {
+            p.join(id);
+            p.answered(id, ms(id), None);
+        }
+        assert_eq!(spare(&p, Instant::now()), Vec::<NodeId>::new());
+    }
+}
