@@ -288,6 +288,9 @@ pub fn replies(
                     session.target, session.timeout
                 )))),
             };
+            if reply.is_err() {
+                session.pacer.failed(session.target);
+            }
             let go_on = matches!(reply, Ok(Ok(_)));
             return Some((reply, go_on.then_some((incoming, half, ready))));
         }
@@ -591,6 +594,42 @@ mod tests {
             started.elapsed()
         );
         assert_eq!(peer.streamed.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_follower_that_refuses_connections_leaves_the_quorum_set() {
+        let pacer = Arc::new(Pacer::new(Duration::from_millis(5)));
+        let mut factory = PeerNetwork {
+            connect_timeout: Duration::from_secs(2),
+            pacer: Arc::clone(&pacer),
+        };
+        // Nothing listens on this address once the listener is dropped.
+        let addr = {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            l.local_addr().unwrap()
+        };
+        let member = Member {
+            peer_addr: addr.to_string(),
+            ..Member::default()
+        };
+        // Follower 2 is down; 3, 4 and 5 answer.
+        let mut down = factory.new_client(2, &member).await;
+        for id in 3..=5 {
+            pacer.join(id);
+        }
+        assert_eq!(pacer.spacing(2, Instant::now()), None, "first in id order");
+        for id in 3..=5 {
+            pacer.answered(id, Duration::from_millis(1), None);
+        }
+        let opened = down
+            .stream_append(appends(3), RPCOption::new(Duration::from_secs(2)))
+            .await;
+        assert!(opened.is_err(), "nothing listens at {addr}");
+        assert!(
+            pacer.spacing(2, Instant::now()).is_some(),
+            "the follower that is down is spare"
+        );
+        assert_eq!(pacer.spacing(3, Instant::now()), None);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

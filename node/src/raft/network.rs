@@ -184,6 +184,7 @@ impl PeerConnection {
             Ok(opened) => opened,
             Err(_) => {
                 session.close();
+                self.pacer.failed(self.target);
                 return Err(RPCError::Unreachable(Unreachable::from_string(format!(
                     "peer {}: AppendStream not answered within {timeout:?}",
                     self.target
@@ -194,6 +195,7 @@ impl PeerConnection {
             Ok(resp) => Ok(Box::pin(append_stream::replies(resp.into_inner(), session))),
             Err(s) => {
                 session.close();
+                self.pacer.failed(self.target);
                 if s.code() == tonic::Code::Unimplemented {
                     tracing::info!(
                         peer = self.target,
@@ -239,10 +241,15 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         failpoint!("network::append_entries::before");
-        self.call(&rpc, &option, |mut c, r| async move {
-            c.append_entries(r).await
-        })
-        .await
+        let reply = self
+            .call(&rpc, &option, |mut c, r| async move {
+                c.append_entries(r).await
+            })
+            .await;
+        if reply.is_err() {
+            self.pacer.failed(self.target);
+        }
+        reply
     }
 
     async fn vote(

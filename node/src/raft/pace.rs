@@ -16,8 +16,8 @@
 //! is sticky: a member leaves it only when its smoothed reply latency
 //! exceeds [`SWAP_FACTOR`] times that of the best spare follower plus one
 //! batch interval (the most a spare follower's spacing can add to a write),
-//! or when one of its appends has gone unanswered for [`STALL_BATCHES`]
-//! batch intervals. Scheduling noise of a few milliseconds thus does not
+//! when one of its appends has gone unanswered for [`STALL_BATCHES`]
+//! batch intervals, or when an RPC to it fails. Scheduling noise of a few milliseconds thus does not
 //! move followers back and forth, and a follower that stops answering drops
 //! out within 20 ms (at the default 5 ms). A spare follower waiting out its
 //! spacing is woken when it joins the set. If the set is wrong (a learner
@@ -67,12 +67,19 @@ struct Follower {
     latency: f64,
     /// When the oldest append it has not answered was sent.
     oldest_unanswered: Option<Instant>,
+    /// Its last RPC failed (refused, unreachable, timed out) and it has not
+    /// answered since: a follower that is down never gets far enough to
+    /// leave an append unanswered.
+    down: bool,
 }
 
 impl Follower {
     /// Its smoothed latency, or how long its oldest append has waited once
     /// that is past `stall`.
     fn score(&self, now: Instant, stall: Duration) -> f64 {
+        if self.down {
+            return f64::INFINITY;
+        }
         let waiting = self
             .oldest_unanswered
             .map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
@@ -202,6 +209,16 @@ impl Pacer {
                     follower.latency + LATENCY_WEIGHT * (took - follower.latency)
                 };
                 follower.oldest_unanswered = next_unanswered;
+                follower.down = false;
+            }
+        });
+    }
+
+    /// An RPC to `target` failed.
+    pub fn failed(&self, target: NodeId) {
+        self.update(Instant::now(), |s| {
+            if let Some(follower) = s.followers.get_mut(&target) {
+                follower.down = true;
             }
         });
     }
@@ -292,6 +309,19 @@ mod tests {
         // It answers, slowly: 4 keeps the place it took.
         p.answered(2, ms(21), None);
         assert_eq!(spare(&p, sent + ms(21)), [2, 5]);
+    }
+
+    #[test]
+    fn a_member_that_cannot_be_reached_is_replaced_until_it_answers_again() {
+        let p = pacer_with(&[(2, 1), (3, 2), (4, 3), (5, 4)]);
+        // A member that is down has no append in flight to age: its RPCs fail.
+        p.failed(2);
+        assert_eq!(spare(&p, Instant::now()), [2, 5]);
+        // Back, and answering fast: a spare follower until a member slows.
+        p.answered(2, ms(1), None);
+        assert_eq!(spare(&p, Instant::now()), [2, 5]);
+        p.failed(3);
+        assert_eq!(spare(&p, Instant::now()), [3, 5]);
     }
 
     #[test]
