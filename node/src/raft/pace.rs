@@ -7,7 +7,10 @@
 //! leader two more messages, for no earlier commit. So the leader sends to
 //! the followers that make up the fastest quorum at once, and to the others
 //! ("spare" followers) at most one append per `raft.spare-batch-ms`, which
-//! carries everything written since. At low load the spare followers then
+//! carries everything written since. When the quorum set's replies take
+//! long (a loaded leader), the interval grows with them, up to four times
+//! the setting: spare followers then get fewer, larger appends, and the
+//! leader encodes and sends fewer. At low load the spare followers then
 //! sync one batch instead of every write; under heavy load every follower's
 //! appends are large batches anyway.
 //!
@@ -38,6 +41,11 @@ const LATENCY_WEIGHT: f64 = 0.25;
 /// A member of the quorum set is replaced by a spare follower when its score
 /// exceeds the spare one's times this factor plus the batch interval.
 const SWAP_FACTOR: f64 = 2.0;
+/// Spare followers' interval in multiples of the quorum set's mean reply
+/// latency, when that is longer than the batch interval.
+const SPACING_PER_LATENCY: f64 = 4.0;
+/// The longest spare followers' interval, in batch intervals.
+const MAX_SPACING_BATCHES: u32 = 4;
 /// An append unanswered for this many batch intervals marks its follower as
 /// stalled: it scores by that wait instead of its smoothed latency.
 const STALL_BATCHES: u32 = 4;
@@ -143,6 +151,26 @@ impl State {
     }
 }
 
+impl State {
+    /// The interval for spare followers: the batch interval, or more when the
+    /// quorum set's replies take long (a loaded leader), up to
+    /// [`MAX_SPACING_BATCHES`] intervals.
+    fn spacing(&self, batch: Duration) -> Duration {
+        let members: Vec<f64> = self
+            .quorum_set
+            .iter()
+            .filter_map(|id| self.followers.get(id))
+            .map(|f| f.latency)
+            .collect();
+        if members.is_empty() {
+            return batch;
+        }
+        let mean = members.iter().sum::<f64>() / members.len() as f64;
+        let loaded = Duration::try_from_secs_f64(mean * SPACING_PER_LATENCY).unwrap_or(batch);
+        loaded.clamp(batch, batch * MAX_SPACING_BATCHES)
+    }
+}
+
 impl Pacer {
     pub fn new(batch: Duration) -> Pacer {
         Pacer {
@@ -229,16 +257,16 @@ impl Pacer {
         if self.batch.is_zero() {
             return None;
         }
-        let (changed, spare) = match self.state.lock() {
+        let (changed, spacing) = match self.state.lock() {
             Ok(mut s) => {
                 let changed = s.rebalance(now, self.batch);
                 let spare = s.followers.contains_key(&target) && !s.quorum_set.contains(&target);
-                (changed, spare)
+                (changed, spare.then(|| s.spacing(self.batch)))
             }
-            Err(_) => (false, false),
+            Err(_) => (false, None),
         };
         self.announce(changed);
-        spare.then_some(self.batch)
+        spacing
     }
 
     fn announce(&self, changed: bool) {
@@ -280,7 +308,6 @@ mod tests {
         // 5 is a little faster than 2, not enough to take its place.
         let p = pacer_with(&[(2, 3), (3, 1), (4, 4), (5, 2)]);
         assert_eq!(spare(&p, Instant::now()), [4, 5]);
-        assert_eq!(p.spacing(4, Instant::now()), Some(BATCH));
         assert_eq!(p.spacing(2, Instant::now()), None);
     }
 
@@ -322,6 +349,31 @@ mod tests {
         assert_eq!(spare(&p, Instant::now()), [2, 5]);
         p.failed(3);
         assert_eq!(spare(&p, Instant::now()), [3, 5]);
+    }
+
+    #[test]
+    fn the_interval_grows_with_the_quorum_sets_latency_up_to_four_batches() {
+        let p = pacer_with(&[(2, 1), (3, 1), (4, 1), (5, 1)]);
+        assert_eq!(p.spacing(5, Instant::now()), Some(BATCH));
+        // Loaded: members answer in 2 ms on average, spares wait 8 ms.
+        for _ in 0..40 {
+            p.answered(2, Duration::from_micros(1500), None);
+            p.answered(3, Duration::from_micros(2500), None);
+        }
+        let spacing = p.spacing(5, Instant::now()).unwrap_or_default();
+        assert!(
+            (7..=9).contains(&spacing.as_millis()),
+            "{spacing:?} for a 2 ms mean"
+        );
+        for _ in 0..40 {
+            for id in 2..=5 {
+                p.answered(id, ms(30), None);
+            }
+        }
+        let now = Instant::now();
+        let spare_ones = spare(&p, now);
+        assert_eq!(spare_ones.len(), 2, "{spare_ones:?}");
+        assert_eq!(p.spacing(spare_ones[0], now), Some(BATCH * 4));
     }
 
     #[test]
