@@ -104,68 +104,63 @@ impl State {
     /// its members unless one is clearly slower than a spare follower.
     /// Returns whether it changed.
     fn rebalance(&mut self, now: Instant, batch: Duration) -> bool {
-        let before = self.quorum_set.clone();
         let followers = &self.followers;
+        let members = self.quorum_set.len();
         self.quorum_set.retain(|id| followers.contains_key(id));
+        let mut changed = self.quorum_set.len() != members;
         // Followers that, with the leader, make a majority when every one of
         // them votes. Learners make this larger, never smaller.
         let needed = followers.len().div_ceil(2);
         let stall = batch * STALL_BATCHES;
         let score = |id: &NodeId| followers.get(id).map_or(f64::MAX, |f| f.score(now, stall));
         let by_score = |a: &NodeId, b: &NodeId| score(a).total_cmp(&score(b)).then(a.cmp(b));
+        let best_spare = |set: &BTreeSet<NodeId>, answered_only: bool| {
+            followers
+                .iter()
+                .filter(|(id, f)| !set.contains(id) && (!answered_only || f.latency > 0.0))
+                .map(|(id, _)| *id)
+                .min_by(by_score)
+        };
         while self.quorum_set.len() > needed {
             let Some(worst) = self.quorum_set.iter().copied().max_by(by_score) else {
                 break;
             };
-            self.quorum_set.remove(&worst);
+            changed |= self.quorum_set.remove(&worst);
         }
         while self.quorum_set.len() < needed {
-            let best_spare = followers
-                .keys()
-                .filter(|id| !self.quorum_set.contains(id))
-                .copied()
-                .min_by(by_score);
-            match best_spare {
-                Some(id) => self.quorum_set.insert(id),
-                None => break,
+            let Some(id) = best_spare(&self.quorum_set, false) else {
+                break;
             };
+            changed |= self.quorum_set.insert(id);
         }
         // Only a spare follower that has answered can prove itself faster.
         let worst = self.quorum_set.iter().copied().max_by(by_score);
-        let best_spare = followers
-            .iter()
-            .filter(|(id, f)| !self.quorum_set.contains(id) && f.latency > 0.0)
-            .map(|(id, _)| *id)
-            .min_by(by_score);
-        if let (Some(worst), Some(spare)) = (worst, best_spare) {
+        if let (Some(worst), Some(spare)) = (worst, best_spare(&self.quorum_set, true)) {
             if score(&worst) > SWAP_FACTOR * score(&spare) + batch.as_secs_f64() {
                 self.quorum_set.remove(&worst);
                 self.quorum_set.insert(spare);
+                changed = true;
             }
         }
-        let changed = self.quorum_set != before;
         if changed {
             tracing::debug!(quorum_set = ?self.quorum_set, "followers that get every append at once");
         }
         changed
     }
-}
 
-impl State {
     /// The interval for spare followers: the batch interval, or more when the
     /// quorum set's replies take long (a loaded leader), up to
     /// [`MAX_SPACING_BATCHES`] intervals.
     fn spacing(&self, batch: Duration) -> Duration {
-        let members: Vec<f64> = self
+        let (sum, count) = self
             .quorum_set
             .iter()
             .filter_map(|id| self.followers.get(id))
-            .map(|f| f.latency)
-            .collect();
-        if members.is_empty() {
+            .fold((0.0, 0u32), |(sum, n), f| (sum + f.latency, n + 1));
+        if count == 0 {
             return batch;
         }
-        let mean = members.iter().sum::<f64>() / members.len() as f64;
+        let mean = sum / f64::from(count);
         let loaded = Duration::try_from_secs_f64(mean * SPACING_PER_LATENCY).unwrap_or(batch);
         loaded.clamp(batch, batch * MAX_SPACING_BATCHES)
     }
