@@ -156,15 +156,35 @@ struct Outgoing<S> {
 
 impl<S> Outgoing<S> {
     /// Waits until an append to a spare follower may go (see `pace`), or
-    /// until the follower joins the quorum set.
+    /// until the follower joins the quorum set. Once its interval is over, a
+    /// spare append waits up to half an interval more for a moment when the
+    /// quorum set has answered everything: at low load that is the gap
+    /// between one write's commit and the next write, and the spare
+    /// follower's fdatasync then does not queue on the disk with theirs.
     async fn space_out(&mut self, session: &Session, previous: Instant) {
         while let Some(spacing) = session.pacer.spacing(session.target, Instant::now()) {
-            let until = previous + spacing;
-            if Instant::now() >= until {
+            let due = previous + spacing;
+            let latest = due + spacing / 2;
+            let now = Instant::now();
+            if now >= latest {
+                return;
+            }
+            if now < due {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(due.into()) => {}
+                    Ok(()) = self.pace_changes.changed() => {}
+                }
+                continue;
+            }
+            let quieted = session.pacer.quieted();
+            tokio::pin!(quieted);
+            quieted.as_mut().enable();
+            if session.pacer.quorum_quiet() {
                 return;
             }
             tokio::select! {
-                _ = tokio::time::sleep_until(until.into()) => return,
+                _ = tokio::time::sleep_until(latest.into()) => return,
+                _ = &mut quieted => return,
                 Ok(()) = self.pace_changes.changed() => {}
             }
         }
@@ -594,6 +614,65 @@ mod tests {
             started.elapsed()
         );
         assert_eq!(peer.streamed.load(Ordering::SeqCst), 3);
+    }
+
+    /// A pacer whose quorum set is followers 3 and 4, one with an append
+    /// in flight since `busy_since`, and a connection to a spare follower.
+    async fn spare_follower_behind_a_busy_quorum(
+        batch: Duration,
+        busy_since: Instant,
+    ) -> (Arc<Pacer>, impl RaftNetworkV2<TypeConfig>) {
+        let pacer = Arc::new(Pacer::new(batch));
+        for id in 3..=5 {
+            pacer.join(id);
+            pacer.answered(id, Duration::from_millis(1), None);
+        }
+        pacer.sent(3, busy_since);
+        let conn = connect_paced(FakePeer::default(), Duration::from_secs(5), Arc::clone(&pacer));
+        (pacer, conn.await)
+    }
+
+    /// Sends two appends and returns how long after `started` the second
+    /// was answered (the stream itself ends only after one more interval).
+    async fn second_reply_after(
+        conn: &mut impl RaftNetworkV2<TypeConfig>,
+        started: Instant,
+    ) -> Duration {
+        let mut replies = conn
+            .stream_append(appends(2), RPCOption::new(Duration::from_secs(5)))
+            .await
+            .expect("the appends go out");
+        for i in 1..=2 {
+            let reply = replies.next().await;
+            assert!(matches!(reply, Some(Ok(Ok(_)))), "reply {i}: {reply:?}");
+        }
+        started.elapsed()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_spare_append_past_its_interval_goes_when_the_quorum_set_answers() {
+        let batch = Duration::from_millis(600);
+        let started = Instant::now();
+        let (pacer, mut conn) = spare_follower_behind_a_busy_quorum(batch, started).await;
+        let answer_at = batch + Duration::from_millis(100);
+        tokio::spawn(async move {
+            tokio::time::sleep_until((started + answer_at).into()).await;
+            pacer.answered(3, answer_at, None);
+        });
+        let took = second_reply_after(&mut conn, started).await;
+        // Due after one interval, the second append waited for the answer,
+        // which came well before the half interval more it may wait.
+        assert!(took >= answer_at, "two appends took {took:?}");
+        assert!(took < batch * 3 / 2, "two appends took {took:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_spare_append_waits_at_most_half_an_interval_for_a_busy_quorum_set() {
+        let batch = Duration::from_millis(200);
+        let started = Instant::now();
+        let (_pacer, mut conn) = spare_follower_behind_a_busy_quorum(batch, started).await;
+        let took = second_reply_after(&mut conn, started).await;
+        assert!(took >= batch * 3 / 2, "two appends took {took:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,11 @@
 //! the setting: spare followers then get fewer, larger appends, and the
 //! leader encodes and sends fewer. At low load the spare followers then
 //! sync one batch instead of every write; under heavy load every follower's
-//! appends are large batches anyway.
+//! appends are large batches anyway. Once its interval is over, a spare
+//! append waits up to half an interval more for the quorum set to have
+//! answered everything it was sent ("quiet"): at low load that is the gap
+//! between one write's commit and the next write, so the spare follower's
+//! fdatasync does not queue on a shared disk with the next write's.
 //!
 //! Which followers are spare is decided from what the leader sees. The set
 //! that gets appends at once (the "quorum set") starts as the lowest ids and
@@ -32,7 +36,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use super::types::NodeId;
 
@@ -57,6 +61,9 @@ pub struct Pacer {
     state: Mutex<State>,
     /// Bumped whenever the quorum set changes, so spare streams re-check.
     changes: watch::Sender<u64>,
+    /// Wakes spare streams that wait for the quorum set to have answered
+    /// everything sent to it.
+    quiet: Notify,
 }
 
 #[derive(Default)]
@@ -148,6 +155,15 @@ impl State {
         changed
     }
 
+    /// Every member of the quorum set has answered everything sent to it.
+    fn quorum_quiet(&self) -> bool {
+        self.quorum_set.iter().all(|id| {
+            self.followers
+                .get(id)
+                .is_none_or(|f| f.oldest_unanswered.is_none())
+        })
+    }
+
     /// The interval for spare followers: the batch interval, or more when the
     /// quorum set's replies take long (a loaded leader), up to
     /// [`MAX_SPACING_BATCHES`] intervals.
@@ -172,6 +188,7 @@ impl Pacer {
             batch,
             state: Mutex::new(State::default()),
             changes: watch::Sender::new(0),
+            quiet: Notify::new(),
         }
     }
 
@@ -223,6 +240,7 @@ impl Pacer {
     /// `target` answered an append after `took`; `next_unanswered` is when
     /// the oldest append still unanswered on that stream was sent.
     pub fn answered(&self, target: NodeId, took: Duration, next_unanswered: Option<Instant>) {
+        let mut quiet = false;
         self.update(Instant::now(), |s| {
             if let Some(follower) = s.followers.get_mut(&target) {
                 let took = took.as_secs_f64();
@@ -234,7 +252,11 @@ impl Pacer {
                 follower.oldest_unanswered = next_unanswered;
                 follower.down = false;
             }
+            quiet = next_unanswered.is_none() && s.quorum_set.contains(&target) && s.quorum_quiet();
         });
+        if quiet {
+            self.quiet.notify_waiters();
+        }
     }
 
     /// An RPC to `target` failed.
@@ -262,6 +284,18 @@ impl Pacer {
         };
         self.announce(changed);
         spacing
+    }
+
+    /// Whether the quorum set has answered everything sent to it.
+    pub fn quorum_quiet(&self) -> bool {
+        self.state.lock().map_or(true, |s| s.quorum_quiet())
+    }
+
+    /// Resolves when the quorum set next becomes quiet. Enable it (see
+    /// [`Notify::notified`]) before checking [`quorum_quiet`](Self::quorum_quiet)
+    /// so that a reply in between is not missed.
+    pub fn quieted(&self) -> tokio::sync::futures::Notified<'_> {
+        self.quiet.notified()
     }
 
     fn announce(&self, changed: bool) {
@@ -400,6 +434,31 @@ mod tests {
         p.leave(3);
         // Three followers left, two of them needed: 4 joins 2.
         assert_eq!(spare(&p, Instant::now()), [5]);
+    }
+
+    #[tokio::test]
+    async fn the_quorum_set_is_quiet_once_its_members_answered_everything() {
+        let p = pacer_with(&[(1, 1), (2, 1), (3, 1), (4, 1)]);
+        let now = Instant::now();
+        assert_eq!(spare(&p, now), vec![3, 4]);
+        assert!(p.quorum_quiet());
+        p.sent(3, now);
+        assert!(p.quorum_quiet(), "a spare follower's append does not count");
+        p.sent(1, now);
+        p.sent(2, now);
+        assert!(!p.quorum_quiet());
+        let quieted = p.quieted();
+        tokio::pin!(quieted);
+        quieted.as_mut().enable();
+        p.answered(1, ms(1), None);
+        assert!(!p.quorum_quiet(), "member 2 has not answered");
+        p.answered(2, ms(1), Some(now));
+        assert!(!p.quorum_quiet(), "member 2 has a later append unanswered");
+        p.answered(2, ms(1), None);
+        assert!(p.quorum_quiet());
+        tokio::time::timeout(Duration::from_secs(5), quieted)
+            .await
+            .expect("waiters are woken when the set goes quiet");
     }
 
     #[test]
