@@ -102,7 +102,7 @@ field_table! {
     raft.max_logs_kept_after_snapshot = "raft"."max-logs-kept-after-snapshot": 0..=10000000, "log entries kept after a snapshot so slow followers can catch up without one";
     raft.max_payload_entries = "raft"."max-payload-entries": 1..=65536, "entries per AppendEntries request";
     raft.max_batch_proposals = "raft"."max-batch-proposals": 1..=65536, "client proposals batched into one log append";
-    raft.spare_batch_ms = "raft"."spare-batch-ms": 0..=50, "least time between two appends to a follower outside the fastest quorum, in milliseconds; up to 4x that when the leader is loaded (0: every write at once)";
+    raft.spare_batch_ms = "raft"."spare-batch-ms": 0..=50, "least time between two appends to a follower outside the fastest quorum, in milliseconds; up to 6x that when the leader is loaded (0: every write at once)";
     lease.tick_interval_ms = "lease"."tick-interval-ms": 10..=60000, "period of the lease expiry check in milliseconds";
     lease.min_ttl_ms = "lease"."min-ttl-ms": 100..=86400000, "shortest lease TTL a client may request, in milliseconds";
     lease.skew_grace_ms = "lease"."skew-grace-ms": 0..=60000, "grace added before expiring a lease, covering clock-rate skew, in milliseconds";
