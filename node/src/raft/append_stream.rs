@@ -628,7 +628,11 @@ mod tests {
             pacer.answered(id, Duration::from_millis(1), None);
         }
         pacer.sent(3, busy_since);
-        let conn = connect_paced(FakePeer::default(), Duration::from_secs(5), Arc::clone(&pacer));
+        let conn = connect_paced(
+            FakePeer::default(),
+            Duration::from_secs(5),
+            Arc::clone(&pacer),
+        );
         (pacer, conn.await)
     }
 
