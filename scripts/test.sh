@@ -13,6 +13,8 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+# The timeline marks (scripts/put-timeline.sh) are compiled only with their feature.
+cargo clippy -p aegis-node --features timeline -- -D warnings
 echo "== cargo test"
 cargo test --workspace
 if [ -x scripts/chart-lint.sh ]; then

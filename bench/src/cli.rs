@@ -124,6 +124,16 @@ pub enum Command {
         #[arg(long, value_delimiter = ',')]
         metrics_endpoints: Vec<String>,
     },
+    /// Where one-client puts spend their time, from the marks of an AEGIS
+    /// cluster built with the `timeline` feature (scripts/put-timeline.sh).
+    Timeline {
+        /// The directory AEGIS_TIMELINE named.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Puts to skip at the start (warm-up).
+        #[arg(long, default_value_t = 100)]
+        skip: usize,
+    },
     /// Resident memory of each node of a cluster directory.
     Mem {
         #[arg(long)]

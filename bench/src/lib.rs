@@ -12,4 +12,5 @@ pub mod procs;
 pub mod progress;
 pub mod report;
 pub mod runner;
+pub mod timeline;
 pub mod watch;

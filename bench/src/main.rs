@@ -10,6 +10,7 @@ use aegis_bench::failover::{self, FailoverSpec};
 use aegis_bench::keys;
 use aegis_bench::procs::Cluster;
 use aegis_bench::runner::{self, LoadSpec};
+use aegis_bench::timeline;
 use aegis_bench::watch::{self, WatchSpec};
 
 fn main() -> anyhow::Result<()> {
@@ -146,6 +147,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let mut cluster = Cluster::new(cluster_dir);
             let report = failover::run(cli.target, &mut cluster, &spec).await?;
+            emit(&cli, &report, report.to_text())
+        }
+        Command::Timeline { dir, skip } => {
+            let marks = timeline::read_dir(dir)?;
+            let report = timeline::analyse(marks, *skip, dir)?;
             emit(&cli, &report, report.to_text())
         }
         Command::Mem {

@@ -4,6 +4,8 @@
 
 #[macro_use]
 pub mod failpoint;
+#[macro_use]
+pub mod timeline;
 pub mod api;
 pub mod cli;
 pub mod metrics;

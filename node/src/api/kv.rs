@@ -10,12 +10,16 @@ use super::{convert, errors::status_of, request, unexpected, Api};
 impl pb::kv_server::Kv for Api {
     async fn put(&self, r: Request<pb::PutRequest>) -> Result<Response<pb::PutResponse>, Status> {
         let _t = self.metrics.request("kv.put");
+        timeline!("put_in", 0);
         let op = request::put(&self.config, r.into_inner())?;
         match self.apply(op).await? {
-            (index, Reply::Put { prev_kv }) => Ok(Response::new(pb::PutResponse {
-                header: self.header(index),
-                prev_kv: prev_kv.as_ref().map(convert::kv),
-            })),
+            (index, Reply::Put { prev_kv }) => {
+                timeline!("put_out", index);
+                Ok(Response::new(pb::PutResponse {
+                    header: self.header(index),
+                    prev_kv: prev_kv.as_ref().map(convert::kv),
+                }))
+            }
             (_, other) => Err(unexpected(&other)),
         }
     }

@@ -89,6 +89,7 @@ impl Session {
     }
 
     fn on_sent(&self, carried: Carried) -> Instant {
+        timeline!("send", self.target);
         let at = Instant::now();
         if let Ok(mut sent) = self.sent.lock() {
             sent.push_back(Sent { at, carried });
@@ -99,6 +100,7 @@ impl Session {
 
     /// Returns the appends the answered one replaced.
     fn on_reply(&self) -> Carried {
+        timeline!("reply", self.target);
         let answered = match self.sent.lock() {
             Ok(mut sent) => sent
                 .pop_front()

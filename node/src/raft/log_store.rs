@@ -158,6 +158,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 callback.io_completed(Err(io::Error::new(e.kind(), e.to_string())));
                 return Err(e);
             }
+            timeline!("append", batch.first().map_or(0, |b| b.0));
             self.flush.push(callback)?;
         }
         Ok(())
@@ -217,6 +218,7 @@ fn flusher(wal: Arc<Mutex<Wal>>, queue: Weak<FlushQueue>, metrics: Metrics) {
         if batch.is_empty() {
             continue;
         }
+        timeline!("fsync_start", batch.len());
         // Every write whose callback is in `batch` happened before this point.
         let point = match wal.lock() {
             Ok(w) => w.sync_point(),
@@ -233,6 +235,7 @@ fn flusher(wal: Arc<Mutex<Wal>>, queue: Weak<FlushQueue>, metrics: Metrics) {
         };
         match synced {
             Ok(()) => {
+                timeline!("fsync_end", 0);
                 failpoint!("log_store::append::after");
                 for cb in batch {
                     cb.io_completed(Ok(()));

@@ -568,7 +568,9 @@ impl Consensus {
                     leader_ts_ms: leader_now_ms(),
                     op,
                 };
+                timeline!("propose", 0);
                 let resp = self.raft.client_write(cmd).await.map_err(write_err)?;
+                timeline!("written", 0);
                 match resp.data {
                     Some(applied) => Ok(ForwardReply::Applied(applied)),
                     None => Err(ForwardError::Failed(

@@ -106,8 +106,15 @@ fn decode_appends(
         let refused = Arc::clone(&refused);
         async move {
             let mut incoming = incoming?;
-            let why = match incoming.next().await?.and_then(|p| unpayload(&p)) {
-                Ok(req) => return Some((req, Some(incoming))),
+            let why = match incoming
+                .next()
+                .await?
+                .and_then(|p| unpayload::<AppendEntriesRequest<TypeConfig>>(&p))
+            {
+                Ok(req) => {
+                    timeline!("f_recv", req.entries.len());
+                    return Some((req, Some(incoming)));
+                }
                 Err(status) => status,
             };
             if let Ok(mut slot) = refused.lock() {
@@ -131,11 +138,10 @@ impl RaftPeer for PeerService {
         self.check_incarnation(r.metadata())?;
         let refused = Arc::new(Mutex::new(None));
         let requests = decode_appends(r.into_inner(), Arc::clone(&refused));
-        let replies = self
-            .consensus
-            .raft
-            .stream_append(requests)
-            .map(|r| payload(&r.map_err(|fatal| fatal.to_string())));
+        let replies = self.consensus.raft.stream_append(requests).map(|r| {
+            timeline!("f_reply", 0);
+            payload(&r.map_err(|fatal| fatal.to_string()))
+        });
         let refusal =
             futures::stream::once(
                 async move { refused.lock().ok().and_then(|mut slot| slot.take()) },

@@ -245,6 +245,7 @@ impl RaftStateMachine<TypeConfig> for SmStore {
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
             let index = entry.log_id.index();
+            timeline!("apply", index);
             failpoint!("state_machine::apply::before");
             let applied = {
                 let mut sm = self.shared.sm.write().map_err(|_| poisoned())?;
@@ -272,6 +273,7 @@ impl RaftStateMachine<TypeConfig> for SmStore {
             self.shared.applied_index.send_replace(index);
             if let Some(r) = responder {
                 r.send(applied.map(|a| (*a).clone()));
+                timeline!("responded", index);
             }
         }
         Ok(())

@@ -1,0 +1,382 @@
+//! Where one-client puts spend their time, from the marks an AEGIS cluster
+//! built with the `timeline` feature writes (`aegis-node`'s `timeline`
+//! module, `scripts/put-timeline.sh`).
+//!
+//! Each file `<pid>.tl` holds one node's marks, `ns event n` per line. The
+//! leader is the node that saw `put_in`; the followers that received the
+//! most appends are the quorum set's members, the rest spare. With one put
+//! in flight, every mark between one `put_in` and the next belongs to that
+//! put, whichever node made it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TimelineError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: the file name is not <pid>.tl")]
+    FileName { path: PathBuf },
+    #[error("{path}:{line}: expected `ns event n`")]
+    Malformed { path: PathBuf, line: usize },
+    #[error(
+        "no put_in marks in {0}: build aegis-node with --features timeline, set AEGIS_TIMELINE, \
+         and run puts through the leader"
+    )]
+    NoPuts(PathBuf),
+    #[error("only {found} complete puts after skipping {skipped}")]
+    TooFew { found: usize, skipped: usize },
+}
+
+/// When each (node, event) first happened in a put, ns after its `put_in`.
+type FirstSeen = BTreeMap<(String, String), u64>;
+
+/// One node's mark.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    pub ns: u64,
+    pub pid: u32,
+    pub event: String,
+    pub n: u64,
+}
+
+/// A step of a put: who, what, and when after the leader's `put_in`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Step {
+    pub node: String,
+    pub event: String,
+    pub median_us: f64,
+    /// Puts in which the step happened.
+    pub puts: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Timeline {
+    pub puts: usize,
+    /// The leader's handler time (`put_in` to `put_out`), µs.
+    pub handler_p50_us: f64,
+    pub handler_p90_us: f64,
+    pub handler_mean_us: f64,
+    /// From the leader's `put_out` to the next `put_in`: the response's and
+    /// the next request's trip, µs.
+    pub outside_mean_us: f64,
+    /// Steps seen in at least half of the puts, in order of their median.
+    pub steps: Vec<Step>,
+    /// Handler time of puts during which a spare follower did anything, and
+    /// of the others: (puts, mean µs).
+    pub with_spare: (usize, f64),
+    pub without_spare: (usize, f64),
+}
+
+/// Reads every `<pid>.tl` in `dir`.
+pub fn read_dir(dir: &Path) -> Result<Vec<Mark>, TimelineError> {
+    let read_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TimelineError::Read { path, source }
+    };
+    let mut marks = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read_err(dir))? {
+        let path = entry.map_err(read_err(dir))?.path();
+        if path.extension().is_none_or(|e| e != "tl") {
+            continue;
+        }
+        let pid = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<u32>().ok())
+            .ok_or_else(|| TimelineError::FileName { path: path.clone() })?;
+        let text = std::fs::read_to_string(&path).map_err(read_err(&path))?;
+        marks.extend(parse(&text, pid).map_err(|line| TimelineError::Malformed {
+            path: path.clone(),
+            line,
+        })?);
+    }
+    Ok(marks)
+}
+
+/// Parses one file's marks; on error, the 1-based line that is not one.
+pub fn parse(text: &str, pid: u32) -> Result<Vec<Mark>, usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let mut f = l.split_whitespace();
+            let (Some(ns), Some(event), Some(n), None) = (f.next(), f.next(), f.next(), f.next())
+            else {
+                return Err(i + 1);
+            };
+            Ok(Mark {
+                ns: ns.parse().map_err(|_| i + 1)?,
+                pid,
+                event: event.to_string(),
+                n: n.parse().map_err(|_| i + 1)?,
+            })
+        })
+        .collect()
+}
+
+/// Lays the marks out put by put, skipping the first `skip` puts (warm-up)
+/// and the last one (cut off by the end of the run).
+pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline, TimelineError> {
+    let count = |event: &str| {
+        let mut by_pid: BTreeMap<u32, usize> = BTreeMap::new();
+        for m in marks.iter().filter(|m| m.event == event) {
+            *by_pid.entry(m.pid).or_default() += 1;
+        }
+        by_pid
+    };
+    let leader = count("put_in")
+        .into_iter()
+        .max_by_key(|&(_, n)| n)
+        .map(|(pid, _)| pid)
+        .ok_or_else(|| TimelineError::NoPuts(dir.to_path_buf()))?;
+    let mut followers: Vec<(u32, usize)> = count("f_recv")
+        .into_iter()
+        .filter(|&(pid, _)| pid != leader)
+        .collect();
+    followers.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let members = followers.len().div_ceil(2);
+    let role: BTreeMap<u32, String> = followers
+        .iter()
+        .enumerate()
+        .map(|(i, &(pid, _))| {
+            let kind = if i < members { "member" } else { "spare" };
+            (pid, format!("{kind} {pid}"))
+        })
+        .chain([(leader, "leader".to_string())])
+        .collect();
+    marks.sort_by_key(|m| m.ns);
+
+    // Per put: its start, and the first time each (node, event) happened in it.
+    let mut puts: Vec<(u64, FirstSeen)> = Vec::new();
+    for m in &marks {
+        if m.pid == leader && m.event == "put_in" {
+            puts.push((m.ns, BTreeMap::new()));
+            continue;
+        }
+        let (Some((start, seen)), Some(node)) = (puts.last_mut(), role.get(&m.pid)) else {
+            continue;
+        };
+        let event = match m.event.as_str() {
+            "send" | "reply" if m.pid == leader => format!("{} {}", m.event, m.n),
+            other => other.to_string(),
+        };
+        seen.entry((node.clone(), event))
+            .or_insert(m.ns.saturating_sub(*start));
+    }
+    let starts: Vec<u64> = puts.iter().map(|(s, _)| *s).collect();
+    let complete: Vec<_> = puts
+        .into_iter()
+        .enumerate()
+        .skip(skip)
+        .filter(|(i, _)| i + 1 < starts.len())
+        .filter_map(|(i, (start, seen))| {
+            let out = *seen.get(&("leader".to_string(), "put_out".to_string()))?;
+            Some((out, starts[i + 1] - start - out, seen))
+        })
+        .collect();
+    if complete.len() < 2 {
+        return Err(TimelineError::TooFew {
+            found: complete.len(),
+            skipped: skip,
+        });
+    }
+
+    let mut offsets: BTreeMap<&(String, String), Vec<u64>> = BTreeMap::new();
+    for (_, _, seen) in &complete {
+        for (key, at) in seen {
+            offsets.entry(key).or_default().push(*at);
+        }
+    }
+    let mut steps: Vec<Step> = offsets
+        .into_iter()
+        .filter(|(_, v)| v.len() * 2 >= complete.len())
+        .map(|((node, event), mut v)| Step {
+            node: node.clone(),
+            event: event.clone(),
+            median_us: median_us(&mut v),
+            puts: v.len(),
+        })
+        .collect();
+    steps.sort_by(|a, b| a.median_us.total_cmp(&b.median_us));
+
+    let mut handler: Vec<u64> = complete.iter().map(|(out, _, _)| *out).collect();
+    let outside: Vec<u64> = complete.iter().map(|(_, gap, _)| *gap).collect();
+    let (with, without): (Vec<_>, Vec<_>) = complete
+        .iter()
+        .partition(|(_, _, seen)| seen.keys().any(|(node, _)| node.starts_with("spare")));
+    let summary = |v: Vec<&(u64, u64, _)>| {
+        let us: Vec<u64> = v.iter().map(|(out, _, _)| *out).collect();
+        (us.len(), mean_us(&us))
+    };
+    Ok(Timeline {
+        puts: complete.len(),
+        handler_p50_us: median_us(&mut handler),
+        handler_p90_us: quantile_us(&handler, 0.9),
+        handler_mean_us: mean_us(&handler),
+        outside_mean_us: mean_us(&outside),
+        steps,
+        with_spare: summary(with),
+        without_spare: summary(without),
+    })
+}
+
+fn median_us(v: &mut [u64]) -> f64 {
+    v.sort_unstable();
+    quantile_us(v, 0.5)
+}
+
+/// `q` of sorted nanoseconds, in µs.
+fn quantile_us(sorted: &[u64], q: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted.get(i).map_or(0.0, |&ns| ns as f64 / 1e3)
+}
+
+fn mean_us(v: &[u64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.iter().map(|&ns| ns as f64).sum::<f64>() / v.len() as f64 / 1e3
+}
+
+impl Timeline {
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "{} puts; leader's handler p50 {:.0} µs, p90 {:.0} µs, mean {:.0} µs; \
+             response and next request, mean {:.0} µs\n\n  {:>9}  {:<12} event (median after put_in)\n",
+            self.puts,
+            self.handler_p50_us,
+            self.handler_p90_us,
+            self.handler_mean_us,
+            self.outside_mean_us,
+            "µs",
+            "node"
+        );
+        for step in &self.steps {
+            s.push_str(&format!(
+                "  {:>9.1}  {:<12} {} ({} puts)\n",
+                step.median_us, step.node, step.event, step.puts
+            ));
+        }
+        s.push_str(&format!(
+            "\nhandler mean with a spare follower busy: {:.0} µs ({} puts); without: {:.0} µs ({} puts)\n",
+            self.with_spare.1, self.with_spare.0, self.without_spare.1, self.without_spare.0
+        ));
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEADER: u32 = 10;
+
+    fn mark(ns: u64, pid: u32, event: &str, n: u64) -> Mark {
+        Mark {
+            ns,
+            pid,
+            event: event.into(),
+            n,
+        }
+    }
+
+    /// A put at `t` µs: the leader sends to followers 2 and 3 (pids 20, 30),
+    /// which reply; `spare` adds a receipt by pid 40 when set.
+    fn put(t: u64, handler: u64, spare: bool) -> Vec<Mark> {
+        let us = |x: u64| (t + x) * 1000;
+        let mut v = vec![
+            mark(us(0), LEADER, "put_in", 0),
+            mark(us(50), LEADER, "send", 2),
+            mark(us(60), LEADER, "send", 3),
+            mark(us(200), 20, "f_recv", 1),
+            mark(us(210), 30, "f_recv", 1),
+            mark(us(500), 20, "f_reply", 0),
+            mark(us(600), LEADER, "reply", 2),
+            mark(us(handler), LEADER, "put_out", 7),
+        ];
+        if spare {
+            v.push(mark(us(300), 40, "f_recv", 3));
+        }
+        v
+    }
+
+    #[test]
+    fn steps_are_medians_after_put_in_with_roles_from_who_received_most() {
+        let mut marks = Vec::new();
+        // Put starts 0, 1000, 2000, 3000 µs; the last one only bounds the third.
+        for (i, (handler, spare)) in [(700, false), (900, true), (800, false), (750, false)]
+            .into_iter()
+            .enumerate()
+        {
+            marks.extend(put(i as u64 * 1000, handler, spare));
+        }
+        let t = analyse(marks, 0, Path::new("x")).unwrap();
+        assert_eq!(t.puts, 3);
+        assert_eq!(t.handler_p50_us, 800.0);
+        assert_eq!(t.handler_mean_us, 800.0);
+        // 1000 - 700, 1000 - 900, 1000 - 800.
+        assert_eq!(t.outside_mean_us, 200.0);
+        let at = |node: &str, event: &str| {
+            t.steps
+                .iter()
+                .find(|s| s.node == node && s.event == event)
+                .map(|s| s.median_us)
+        };
+        assert_eq!(at("leader", "send 2"), Some(50.0));
+        assert_eq!(at("member 20", "f_recv"), Some(200.0));
+        assert_eq!(at("member 30", "f_recv"), Some(210.0));
+        assert_eq!(at("member 20", "f_reply"), Some(500.0));
+        // Seen in one put of three: not a step.
+        assert_eq!(at("spare 40", "f_recv"), None);
+        assert_eq!(t.with_spare, (1, 900.0));
+        assert_eq!(t.without_spare, (2, 750.0));
+        let order: Vec<f64> = t.steps.iter().map(|s| s.median_us).collect();
+        assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+    }
+
+    #[test]
+    fn warm_up_puts_are_skipped_and_too_few_puts_is_an_error() {
+        let mut marks = put(0, 700, false);
+        marks.extend(put(1000, 900, false));
+        marks.extend(put(2000, 800, false));
+        marks.extend(put(3000, 800, false));
+        let t = analyse(marks.clone(), 1, Path::new("x")).unwrap();
+        assert_eq!((t.puts, t.handler_mean_us), (2, 850.0));
+        assert!(matches!(
+            analyse(marks, 2, Path::new("x")),
+            Err(TimelineError::TooFew {
+                found: 1,
+                skipped: 2
+            })
+        ));
+    }
+
+    #[test]
+    fn bad_files_are_named_errors() {
+        assert_eq!(parse("1 put_in 0\n\n2 put_out 5\n", 7).unwrap().len(), 2);
+        assert_eq!(parse("1 put_in 0\n2 put_out\n", 7), Err(2));
+        assert_eq!(parse("x put_in 0\n", 7), Err(1));
+        assert_eq!(parse("1 put_in 0 extra\n", 7), Err(1));
+
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            analyse(read_dir(dir.path()).unwrap(), 0, dir.path()),
+            Err(TimelineError::NoPuts(_))
+        ));
+        std::fs::write(dir.path().join("12.tl"), "5 put_in 0\n6 put_out\n").unwrap();
+        let err = read_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.ends_with("12.tl:2: expected `ns event n`"), "{err}");
+        std::fs::remove_file(dir.path().join("12.tl")).unwrap();
+        std::fs::write(dir.path().join("node.tl"), "5 put_in 0\n").unwrap();
+        assert!(matches!(
+            read_dir(dir.path()),
+            Err(TimelineError::FileName { .. })
+        ));
+    }
+}

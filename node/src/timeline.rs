@@ -1,0 +1,93 @@
+//! Timestamps of each hand-off of a write, for finding where a put's time
+//! goes (`scripts/put-timeline.sh`, `aegis-bench timeline`).
+//!
+//! `timeline!("event", n)` compiles to nothing unless the `timeline`
+//! feature is on. With it, and with `AEGIS_TIMELINE` naming a directory,
+//! each event is kept in memory with the wall clock in nanoseconds (one
+//! clock for every process on a machine, so the five nodes' events line up)
+//! and written every 300 ms to `<dir>/<pid>.tl`, one `ns event n` per line.
+//!
+//! Events: `put_in` / `put_out` (the KV handler), `propose` / `written`
+//! (around openraft's `client_write`), `append` (log write, first index),
+//! `fsync_start` / `fsync_end` (the flusher), `send` / `reply` (an append to
+//! and a reply from follower n), `f_recv` / `f_reply` (a follower's receipt
+//! of an append and its reply), `apply` / `responded` (the state machine).
+
+/// The environment variable naming the output directory.
+pub const ENV: &str = "AEGIS_TIMELINE";
+
+#[cfg(feature = "timeline")]
+macro_rules! timeline {
+    ($event:literal, $n:expr) => {
+        $crate::timeline::mark($event, $n as u64)
+    };
+}
+
+#[cfg(not(feature = "timeline"))]
+macro_rules! timeline {
+    ($event:literal, $n:expr) => {};
+}
+
+#[cfg(feature = "timeline")]
+mod record {
+    use std::io::Write;
+    use std::path::PathBuf;
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    type Marks = Vec<(u64, &'static str, u64)>;
+
+    static MARKS: Mutex<Marks> = Mutex::new(Vec::new());
+    static ON: OnceLock<bool> = OnceLock::new();
+
+    pub fn mark(event: &'static str, n: u64) {
+        if !*ON.get_or_init(start) {
+            return;
+        }
+        let ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        if let Ok(mut marks) = MARKS.lock() {
+            marks.push((ns, event, n));
+        }
+    }
+
+    /// Starts the writer when `AEGIS_TIMELINE` is set; false leaves every
+    /// mark a no-op.
+    fn start() -> bool {
+        let Some(dir) = std::env::var_os(super::ENV).map(PathBuf::from) else {
+            return false;
+        };
+        let path = dir.join(format!("{}.tl", std::process::id()));
+        let file = match std::fs::File::create(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!("{}: cannot create {}: {e}", super::ENV, path.display());
+                return false;
+            }
+        };
+        std::thread::Builder::new()
+            .name("timeline".into())
+            .spawn(move || write_every(file, Duration::from_millis(300)))
+            .is_ok()
+    }
+
+    fn write_every(file: std::fs::File, period: Duration) {
+        let mut out = std::io::BufWriter::new(file);
+        loop {
+            std::thread::sleep(period);
+            let marks = MARKS.lock().map(|mut m| std::mem::take(&mut *m));
+            for (ns, event, n) in marks.unwrap_or_default() {
+                if writeln!(out, "{ns} {event} {n}").is_err() {
+                    return;
+                }
+            }
+            if out.flush().is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(feature = "timeline")]
+pub use record::mark;
