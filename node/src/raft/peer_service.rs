@@ -7,14 +7,16 @@ use std::time::{Duration, Instant};
 use aegis_proto::raft::raft_peer_server::RaftPeer;
 use aegis_proto::raft::{IdentityRequest, IdentityResponse, RaftPayload, SnapshotChunk};
 use futures::{Stream, StreamExt};
+use openraft::async_runtime::WatchReceiver;
 use openraft::raft::AppendEntriesRequest;
+use openraft::vote::RaftLeaderId;
 use serde::{de::DeserializeOwned, Serialize};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::forward::ForwardRequest;
 use super::network::{EXPECTED_INCARNATION, INCARNATION_MISMATCH};
-use super::types::{decode, encode, SnapshotMeta, TypeConfig, Vote};
+use super::types::{decode, encode, LogId, SnapshotMeta, TypeConfig, Vote};
 use super::Consensus;
 
 /// At most one log line per this interval about refused RPCs: a leader
@@ -90,6 +92,35 @@ where
 {
     let req = request(r)?;
     reply(&f(req).await.map_err(|e| e.to_string()))
+}
+
+/// Refuses a snapshot no leader following the protocol could send, which
+/// openraft would not refuse but assert on, stopping this node's Raft: one
+/// whose last log id is beyond the sender's vote, or one above what this
+/// node has committed but not at a higher index (two entries in one
+/// committed slot). `committed` is read before the call, so a commit racing
+/// with a forged snapshot can still slip past the second check.
+fn check_snapshot(
+    vote: &Vote,
+    meta: &SnapshotMeta,
+    committed: Option<&LogId>,
+) -> Result<(), Status> {
+    let Some(last) = meta.last_log_id.as_ref() else {
+        return Ok(());
+    };
+    if *last.committed_leader_id() > vote.leader_id().to_committed() {
+        return Err(Status::invalid_argument(format!(
+            "snapshot up to {last} is beyond the sender's vote {vote}"
+        )));
+    }
+    if let Some(c) = committed {
+        if last > c && last.index() <= c.index() {
+            return Err(Status::invalid_argument(format!(
+                "snapshot up to {last} contradicts the committed log up to {c}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Replies of one `AppendStream`, in request order.
@@ -196,6 +227,13 @@ impl RaftPeer for PeerService {
         }
         let (vote, meta) =
             header.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
+        let committed = self
+            .consensus
+            .raft
+            .metrics()
+            .borrow_watched()
+            .local_committed;
+        check_snapshot(&vote, &meta, committed.as_ref())?;
         let snapshot = openraft::storage::Snapshot {
             meta,
             snapshot: data.into(),
@@ -224,5 +262,118 @@ impl RaftPeer for PeerService {
             incarnation: self.consensus.incarnation,
             initialized: self.consensus.has_membership(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use aegis_config::ClusterConfig;
+    use aegis_proto::raft::raft_peer_client::RaftPeerClient;
+    use aegis_state_machine::Op;
+    use openraft::testing::log_id;
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::raft::types::{Member, StoredMembership};
+    use crate::raft::{Consensus, StartOptions};
+
+    fn vote(term: u64, node: u64) -> Vote {
+        Vote::new_committed(term, node)
+    }
+
+    fn meta(last: Option<LogId>) -> SnapshotMeta {
+        SnapshotMeta {
+            last_log_id: last,
+            last_membership: StoredMembership::default(),
+        }
+    }
+
+    fn at(term: u64, node: u64, index: u64) -> Option<LogId> {
+        Some(log_id::<TypeConfig>(term, node, index))
+    }
+
+    #[test]
+    fn snapshots_no_leader_could_send_are_refused() {
+        let committed = log_id::<TypeConfig>(3, 1, 10);
+        // Beyond the sender's vote.
+        let e = check_snapshot(&vote(5, 2), &meta(at(9, 2, 20)), Some(&committed));
+        assert_eq!(e.unwrap_err().code(), tonic::Code::InvalidArgument);
+        // Above the committed log id but not past its index.
+        let e = check_snapshot(&vote(5, 2), &meta(at(4, 2, 10)), Some(&committed));
+        assert_eq!(e.unwrap_err().code(), tonic::Code::InvalidArgument);
+        // What a leader sends: within its vote, past what is committed (or not
+        // newer at all, which openraft ignores).
+        for last in [at(5, 2, 11), at(3, 1, 8), None] {
+            assert!(check_snapshot(&vote(5, 2), &meta(last), Some(&committed)).is_ok());
+        }
+        assert!(check_snapshot(&vote(5, 2), &meta(at(4, 2, 3)), None).is_ok());
+    }
+
+    /// A single-node group serving its peer port on loopback.
+    async fn lone_node(dir: &Path) -> (Arc<Consensus>, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let config = ClusterConfig::default();
+        let consensus = Consensus::start(StartOptions {
+            id: 1,
+            data_dir: dir,
+            incarnation: 7,
+            config: &config,
+            metrics: Metrics::new(),
+        })
+        .await
+        .unwrap();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(consensus.peer_service())
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        let me = Member {
+            peer_addr: addr.clone(),
+            client_addr: addr.clone(),
+            incarnation: 7,
+        };
+        consensus
+            .bootstrap(BTreeMap::from([(1, me)]))
+            .await
+            .unwrap();
+        (consensus, addr)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_forged_snapshot_is_refused_and_raft_keeps_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let (consensus, addr) = lone_node(dir.path()).await;
+        let first = consensus.propose(Op::Tick).await;
+        assert!(first.is_ok(), "{first:?}");
+
+        // A higher vote (so openraft would accept it) with a snapshot ending in
+        // a later term than that vote.
+        let header = encode(&(vote(50, 2), meta(at(90, 2, 5)))).unwrap();
+        let mut peer = RaftPeerClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap();
+        let chunk = SnapshotChunk {
+            header,
+            data: Vec::new(),
+        };
+        let refused = peer
+            .install_snapshot(futures::stream::iter([chunk]))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+        assert!(
+            refused.message().contains("beyond the sender's vote"),
+            "{refused:?}"
+        );
+
+        let after = tokio::time::timeout(Duration::from_secs(10), consensus.propose(Op::Tick))
+            .await
+            .expect("a write completes");
+        assert!(after.is_ok(), "{after:?}");
     }
 }
