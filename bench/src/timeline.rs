@@ -71,6 +71,18 @@ pub struct Timeline {
     /// of the others: (puts, mean µs).
     pub with_spare: (usize, f64),
     pub without_spare: (usize, f64),
+    /// Per follower, how long after the leader it applied each entry both
+    /// applied: what a watcher or a linearizable read served there waits.
+    pub apply_lag: Vec<Lag>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Lag {
+    pub node: String,
+    pub entries: usize,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
 }
 
 /// Reads every `<pid>.tl` in `dir`.
@@ -210,6 +222,32 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
     let (with, without): (Vec<_>, Vec<_>) = complete
         .iter()
         .partition(|(_, _, seen)| seen.keys().any(|(node, _)| node.starts_with("spare")));
+    let applied = |pid: u32| -> BTreeMap<u64, u64> {
+        let mut at = BTreeMap::new();
+        for m in marks.iter().filter(|m| m.pid == pid && m.event == "apply") {
+            at.entry(m.n).or_insert(m.ns);
+        }
+        at
+    };
+    let leader_applied = applied(leader);
+    let apply_lag = followers
+        .iter()
+        .filter_map(|&(pid, _)| {
+            let mut lags: Vec<u64> = applied(pid)
+                .into_iter()
+                .filter_map(|(i, at)| Some(at.saturating_sub(*leader_applied.get(&i)?)))
+                .collect();
+            lags.sort_unstable();
+            Some(Lag {
+                node: role.get(&pid)?.clone(),
+                entries: lags.len(),
+                p50_us: quantile_us(&lags, 0.5),
+                p99_us: quantile_us(&lags, 0.99),
+                max_us: quantile_us(&lags, 1.0),
+            })
+        })
+        .filter(|l| l.entries > 0)
+        .collect();
     let summary = |v: Vec<&(u64, u64, _)>| {
         let us: Vec<u64> = v.iter().map(|(out, _, _)| *out).collect();
         (us.len(), mean_us(&us))
@@ -223,6 +261,7 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
         steps,
         with_spare: summary(with),
         without_spare: summary(without),
+        apply_lag,
     })
 }
 
@@ -267,6 +306,15 @@ impl Timeline {
             "\nhandler mean with a spare follower busy: {:.0} µs ({} puts); without: {:.0} µs ({} puts)\n",
             self.with_spare.1, self.with_spare.0, self.without_spare.1, self.without_spare.0
         ));
+        if !self.apply_lag.is_empty() {
+            s.push_str("\napplied after the leader (µs):\n");
+        }
+        for l in &self.apply_lag {
+            s.push_str(&format!(
+                "  {:<12} p50 {:>8.0}  p99 {:>8.0}  max {:>8.0}  ({} entries)\n",
+                l.node, l.p50_us, l.p99_us, l.max_us, l.entries
+            ));
+        }
         s
     }
 }
@@ -298,6 +346,8 @@ mod tests {
             mark(us(210), 30, "f_recv", 1),
             mark(us(500), 20, "f_reply", 0),
             mark(us(600), LEADER, "reply", 2),
+            mark(us(650), LEADER, "apply", t),
+            mark(us(680), 20, "apply", t),
             mark(us(handler), LEADER, "put_out", 7),
         ];
         if spare {
@@ -336,6 +386,18 @@ mod tests {
         assert_eq!(at("spare 40", "f_recv"), None);
         assert_eq!(t.with_spare, (1, 900.0));
         assert_eq!(t.without_spare, (2, 750.0));
+        // Member 20 applied every entry 30 µs after the leader; the others
+        // applied none.
+        assert_eq!(
+            t.apply_lag,
+            vec![Lag {
+                node: "member 20".into(),
+                entries: 4,
+                p50_us: 30.0,
+                p99_us: 30.0,
+                max_us: 30.0,
+            }]
+        );
         let order: Vec<f64> = t.steps.iter().map(|s| s.median_us).collect();
         assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
     }
