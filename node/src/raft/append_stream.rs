@@ -657,7 +657,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_spare_append_past_its_interval_goes_when_the_quorum_set_answers() {
-        let batch = Duration::from_millis(600);
+        let batch = Duration::from_millis(1000);
         let started = Instant::now();
         let (pacer, mut conn) = spare_follower_behind_a_busy_quorum(batch, started).await;
         let answer_at = batch + Duration::from_millis(100);
