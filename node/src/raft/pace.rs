@@ -252,7 +252,7 @@ impl Pacer {
                 follower.oldest_unanswered = next_unanswered;
                 follower.down = false;
             }
-            quiet = next_unanswered.is_none() && s.quorum_set.contains(&target) && s.quorum_quiet();
+            quiet = s.quorum_set.contains(&target) && s.quorum_quiet();
         });
         if quiet {
             self.quiet.notify_waiters();
