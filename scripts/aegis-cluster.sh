@@ -8,6 +8,7 @@
 #
 # Environment: HEARTBEAT_MS (50), ELECTION_MIN_MS (250), ELECTION_MAX_MS (500),
 # AEGIS_NODE_BIN (default: release build in CARGO_TARGET_DIR, built if missing),
+# AEGIS_WORKER_THREADS (each node's share of the CPUs, at least 1: docs/adr/0015),
 # AEGIS_CLIENT_BASE (32470), AEGIS_PEER_BASE (32480), AEGIS_METRICS_BASE (32490),
 # KV_MAX_VERSIONS (2: versions of a key kept; etcd-cluster.sh compacts etcd to its last 1,000
 # revisions, so both sides run with bounded history, AEGIS still keeping more old versions than
@@ -29,6 +30,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 NODE_BIN=${AEGIS_NODE_BIN:-$TARGET_DIR/release/aegis-node}
 N=5
+WORKERS=${AEGIS_WORKER_THREADS:-$(( $(nproc) / N > 0 ? $(nproc) / N : 1 ))}
 
 endpoints() {
   local out=()
@@ -78,7 +80,7 @@ YAML
     mkdir -p "$d"
     echo "$NODE_BIN --id $i --data-dir $d/data --peer-addr 127.0.0.1:$((PEER_BASE + i)) \
 --client-addr 127.0.0.1:$((CLIENT_BASE + i)) --metrics-addr 127.0.0.1:$((METRICS_BASE + i)) \
---config $DIR/aegis.yaml --members $m" > "$d/cmd"
+--config $DIR/aegis.yaml --worker-threads $WORKERS --members $m" > "$d/cmd"
     setsid sh -c "exec $(cat "$d/cmd")" >>"$d/node.log" 2>&1 < /dev/null &
     echo $! > "$d/pid"
   done

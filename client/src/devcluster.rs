@@ -128,6 +128,13 @@ pub fn resolve_node_bin(explicit: Option<PathBuf>) -> Result<PathBuf, DevError> 
         .ok_or(DevError::NodeBinNotFound)
 }
 
+/// Each node's share of this machine's CPUs, at least 1. Nodes that share a
+/// machine and each start a worker per CPU wake one another's workers across
+/// cores at every hand-off (docs/adr/0015).
+fn worker_share(cpus: usize, nodes: usize) -> usize {
+    (cpus / nodes.max(1)).max(1)
+}
+
 /// The `--members` value every node of the cluster starts with.
 pub fn members_arg(nodes: &[NodeAddrs]) -> String {
     nodes
@@ -347,6 +354,16 @@ impl DevCluster {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
+        let chosen = std::env::var_os("AEGIS_WORKER_THREADS").is_some()
+            || self
+                .extra_args
+                .iter()
+                .any(|a| a.starts_with("--worker-threads"));
+        if !chosen {
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            cmd.arg("--worker-threads")
+                .arg(worker_share(cpus, self.nodes.len()).to_string());
+        }
         if n <= self.founders {
             cmd.arg("--members")
                 .arg(members_arg(&self.nodes[..self.founders]));
@@ -668,6 +685,14 @@ fn proc_state(pid: i32, data_dir: &Path) -> ProcState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_node_gets_its_share_of_the_cpus_and_at_least_one() {
+        assert_eq!(worker_share(2, 5), 1);
+        assert_eq!(worker_share(16, 5), 3);
+        assert_eq!(worker_share(8, 1), 8);
+        assert_eq!(worker_share(4, 0), 4);
+    }
 
     #[test]
     fn default_ports_and_members() {

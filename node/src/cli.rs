@@ -1,6 +1,7 @@
 //! The node's command line.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -37,6 +38,11 @@ pub struct Args {
     /// empty log waits to be added as a learner.
     #[arg(long, env = "AEGIS_MEMBERS")]
     pub members: Option<String>,
+    /// Async runtime worker threads. Default: the CPUs this process may use
+    /// (affinity and cgroup CPU limits included). Nodes sharing one machine
+    /// should each get their share of it, at least 1 (docs/adr/0015).
+    #[arg(long, env = "AEGIS_WORKER_THREADS")]
+    pub worker_threads: Option<NonZeroUsize>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -90,6 +96,28 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m[&1].peer_addr, "127.0.0.1:7501");
         assert_eq!(m[&2].client_addr, "h:3");
+    }
+
+    #[test]
+    fn worker_threads_is_optional_and_positive() {
+        let base = [
+            "aegis-node",
+            "--id=1",
+            "--data-dir=d",
+            "--peer-addr=p",
+            "--client-addr=c",
+            "--metrics-addr=m",
+        ];
+        let parse = |extra: &[&str]| Args::try_parse_from(base.iter().chain(extra));
+        assert_eq!(parse(&[]).map(|a| a.worker_threads).ok(), Some(None));
+        assert_eq!(
+            parse(&["--worker-threads=3"])
+                .ok()
+                .and_then(|a| a.worker_threads),
+            NonZeroUsize::new(3)
+        );
+        assert!(parse(&["--worker-threads=0"]).is_err());
+        assert!(parse(&["--worker-threads=many"]).is_err());
     }
 
     #[test]

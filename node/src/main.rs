@@ -1,8 +1,11 @@
+use std::num::NonZeroUsize;
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    match runtime() {
-        Ok(rt) => rt.block_on(run()),
+    let args = aegis_node::cli::Args::parse();
+    match runtime(args.worker_threads) {
+        Ok(rt) => rt.block_on(run(args)),
         Err(e) => {
             eprintln!("aegis-node: cannot start the async runtime: {e}");
             std::process::ExitCode::from(2)
@@ -16,15 +19,19 @@ fn main() -> std::process::ExitCode {
 /// core, which takes that one proposal alone. Without it, the responses of one applied
 /// batch leave in one write and concurrent proposals enter one log batch.
 /// `disable_lifo_slot` is a tokio_unstable API; `.cargo/config.toml` sets the cfg.
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+/// Without `--worker-threads`, tokio starts one worker per CPU the process may use.
+fn runtime(workers: Option<NonZeroUsize>) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
+    if let Some(n) = workers {
+        builder.worker_threads(n.get());
+    }
     #[cfg(tokio_unstable)]
     builder.disable_lifo_slot();
     builder.build()
 }
 
-async fn run() -> std::process::ExitCode {
+async fn run(args: aegis_node::cli::Args) -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AEGIS_LOG")
@@ -42,7 +49,6 @@ async fn run() -> std::process::ExitCode {
         eprintln!("aegis-node: {e}");
         return std::process::ExitCode::from(2);
     }
-    let args = aegis_node::cli::Args::parse();
     let shutdown = async {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
