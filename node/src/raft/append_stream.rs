@@ -88,13 +88,13 @@ impl Session {
         })
     }
 
-    fn on_sent(&self, carried: Carried) -> Instant {
+    fn on_sent(&self, carried: Carried, commit: Option<u64>) -> Instant {
         timeline!("send", self.target);
         let at = Instant::now();
         if let Ok(mut sent) = self.sent.lock() {
             sent.push_back(Sent { at, carried });
         }
-        self.pacer.sent(self.target, at);
+        self.pacer.sent(self.target, at, commit);
         at
     }
 
@@ -245,7 +245,8 @@ where
             failpoint!("network::append_entries::before");
             match encode(&req) {
                 Ok(data) => {
-                    out.last_sent = Some(session.on_sent(carried));
+                    let commit = req.leader_commit.map(|c| c.index());
+                    out.last_sent = Some(session.on_sent(carried, commit));
                     Some((RaftPayload { data }, out))
                 }
                 Err(e) => {
@@ -629,7 +630,7 @@ mod tests {
             pacer.join(id);
             pacer.answered(id, Duration::from_millis(1), None);
         }
-        pacer.sent(3, busy_since);
+        pacer.sent(3, busy_since, None);
         let conn = connect_paced(
             FakePeer::default(),
             Duration::from_secs(5),
@@ -670,6 +671,32 @@ mod tests {
         // which came well before the half interval more it may wait.
         assert!(took >= answer_at, "two appends took {took:?}");
         assert!(took < batch * 3 / 2, "two appends took {took:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hurried_spare_follower_gets_its_next_append_without_waiting_its_interval() {
+        let batch = Duration::from_millis(1000);
+        let pacer = Arc::new(Pacer::new(batch));
+        for id in 3..=5 {
+            pacer.join(id);
+            pacer.answered(id, Duration::from_millis(1), None);
+        }
+        let mut conn = connect_paced(
+            FakePeer::default(),
+            Duration::from_secs(5),
+            Arc::clone(&pacer),
+        )
+        .await;
+        let started = Instant::now();
+        let hurry_at = Duration::from_millis(100);
+        tokio::spawn(async move {
+            tokio::time::sleep_until((started + hurry_at).into()).await;
+            // A read on follower 2 was confirmed: it waits for its next append.
+            pacer.hurry(2, 1);
+        });
+        let took = second_reply_after(&mut conn, started).await;
+        assert!(took >= hurry_at, "two appends took {took:?}");
+        assert!(took < batch / 2, "two appends took {took:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

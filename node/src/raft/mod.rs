@@ -116,6 +116,8 @@ pub struct Consensus {
     /// The term in which this node, as leader, started handing leadership
     /// over: no lease reads in it (0: none).
     handing_over_in: AtomicU64,
+    /// Shared with the network: which followers get appends in batches.
+    pacer: Arc<pace::Pacer>,
     metrics: Metrics,
 }
 
@@ -218,11 +220,12 @@ impl Consensus {
             .with_context(|| format!("opening the snapshot under {}", opts.data_dir.display()))?;
         let shared = sm.shared();
         let rpc_timeout = Duration::from_millis(millis(c.raft.rpc_timeout_ms).max(1));
+        let pacer = Arc::new(pace::Pacer::new(Duration::from_millis(millis(
+            c.raft.spare_batch_ms,
+        ))));
         let network = PeerNetwork {
             connect_timeout: rpc_timeout,
-            pacer: Arc::new(pace::Pacer::new(Duration::from_millis(millis(
-                c.raft.spare_batch_ms,
-            )))),
+            pacer: Arc::clone(&pacer),
         };
         let raft = Raft::new(opts.id, Arc::new(raft_config), network, log, sm)
             .await
@@ -240,6 +243,7 @@ impl Consensus {
             rpc_timeout,
             read_lease: Duration::from_millis(election.1 / 2),
             handing_over_in: AtomicU64::new(0),
+            pacer,
             metrics: opts.metrics,
         }))
     }
@@ -479,7 +483,7 @@ impl Consensus {
         loop {
             let tried = self.leader();
             let outcome = match &tried {
-                Some((l, _)) if *l == self.id => self.handle_forwarded(req.clone()).await,
+                Some((l, _)) if *l == self.id => self.handle_forwarded(req.clone(), None).await,
                 Some((_, member)) => self.forward_to(member, &req).await,
                 None => Err(ForwardError::NotLeader { leader: None }),
             };
@@ -522,6 +526,9 @@ impl Consensus {
         let data = encode(req).map_err(|e| ForwardError::Refused(e.to_string()))?;
         let mut request = tonic::Request::new(RaftPayload { data });
         request.set_timeout(self.leader_wait);
+        if let Ok(id) = self.id.to_string().parse() {
+            request.metadata_mut().insert(network::ORIGIN_NODE, id);
+        }
         match client.forward(request).await {
             Ok(resp) => decode::<Result<ForwardReply, ForwardError>>(&resp.into_inner().data)
                 .map_err(|e| ForwardError::Failed(format!("undecodable reply from leader: {e}")))?,
@@ -537,10 +544,12 @@ impl Consensus {
         }
     }
 
-    /// Carries out a request on this node, which believes it is the leader.
+    /// Carries out a request on this node, which believes it is the leader;
+    /// `origin` is the node that forwarded it.
     pub(crate) async fn handle_forwarded(
         &self,
         req: ForwardRequest,
+        origin: Option<NodeId>,
     ) -> Result<ForwardReply, ForwardError> {
         use openraft::errors::{ClientWriteError, RaftError};
         fn write_err(
@@ -578,7 +587,17 @@ impl Consensus {
                     )),
                 }
             }
-            ForwardRequest::ReadIndex => self.read_index().await.map(ForwardReply::ReadIndex),
+            ForwardRequest::ReadIndex => {
+                let index = self.read_index().await?;
+                // The origin now waits to apply `index`; if it is a spare
+                // follower not yet told so, its next append (made from now
+                // on, so carrying a commit index of at least `index`) need
+                // not wait its turn.
+                if let Some(origin) = origin {
+                    self.pacer.hurry(origin, index);
+                }
+                Ok(ForwardReply::ReadIndex(index))
+            }
             ForwardRequest::AddLearner { id, mut member } => {
                 // The group admits this incarnation of the node: if its data
                 // directory is later replaced, it refuses our RPCs instead of

@@ -36,6 +36,9 @@ const STREAM_RETRY_AFTER: Duration = Duration::from_secs(30);
 pub const EXPECTED_INCARNATION: &str = "aegis-expected-incarnation";
 /// Start of the FAILED_PRECONDITION message of that refusal.
 pub const INCARNATION_MISMATCH: &str = "incarnation mismatch";
+/// Header of a forwarded request: the id of the node that forwards it (a
+/// read it confirms hurries that node's next append, see `pace`).
+pub const ORIGIN_NODE: &str = "aegis-origin-node";
 
 /// Opens a lazily-connected channel: a peer that is down costs nothing until
 /// an RPC is attempted, and reconnects on its own when it returns.

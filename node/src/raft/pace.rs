@@ -31,6 +31,12 @@
 //! counted in, a stall not yet seen), a write waits at most that much longer
 //! than it would have: nothing is acknowledged before a majority has it on
 //! disk, whoever that majority is.
+//!
+//! A linearizable read served by a spare follower waits until that follower
+//! has applied the leader's commit index. The leader [hurries](Pacer::hurry)
+//! the follower whose read it has just confirmed: its next append goes at
+//! once, so the read waits one append round trip instead of up to an
+//! interval.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -86,6 +92,10 @@ struct Follower {
     /// answered since: a follower that is down never gets far enough to
     /// leave an append unanswered.
     down: bool,
+    /// A read on it waits for its next append: that one goes at once.
+    hurried: bool,
+    /// The highest commit index sent to it.
+    told_commit: Option<u64>,
 }
 
 impl Follower {
@@ -228,11 +238,13 @@ impl Pacer {
         });
     }
 
-    /// An append went to `target` at `at`.
-    pub fn sent(&self, target: NodeId, at: Instant) {
+    /// An append telling commit index `commit` went to `target` at `at`.
+    pub fn sent(&self, target: NodeId, at: Instant, commit: Option<u64>) {
         if let Ok(mut s) = self.state.lock() {
             if let Some(follower) = s.followers.get_mut(&target) {
                 follower.oldest_unanswered.get_or_insert(at);
+                follower.hurried = false;
+                follower.told_commit = follower.told_commit.max(commit);
             }
         }
     }
@@ -277,13 +289,34 @@ impl Pacer {
         let (changed, spacing) = match self.state.lock() {
             Ok(mut s) => {
                 let changed = s.rebalance(now, self.batch);
-                let spare = s.followers.contains_key(&target) && !s.quorum_set.contains(&target);
+                let spare = s.followers.get(&target).is_some_and(|f| !f.hurried)
+                    && !s.quorum_set.contains(&target);
                 (changed, spare.then(|| s.spacing(self.batch)))
             }
             Err(_) => (false, None),
         };
         self.announce(changed);
         spacing
+    }
+
+    /// A linearizable read on `target` waits for it to apply up to `index`:
+    /// if it is a spare follower that has not been sent that commit index,
+    /// its next append goes without waiting out its interval.
+    pub fn hurry(&self, target: NodeId, index: u64) {
+        let hurried = match self.state.lock() {
+            Ok(mut s) => {
+                let spare = !s.quorum_set.contains(&target);
+                match s.followers.get_mut(&target) {
+                    Some(f) if spare && f.told_commit < Some(index) => {
+                        f.hurried = true;
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            Err(_) => false,
+        };
+        self.announce(hurried);
     }
 
     /// Whether the quorum set has answered everything sent to it.
@@ -341,6 +374,31 @@ mod tests {
     }
 
     #[test]
+    fn a_hurried_spare_follower_gets_its_next_append_at_once_and_then_waits_again() {
+        let p = pacer_with(&[(2, 1), (3, 2), (4, 3), (5, 4)]);
+        let mut changes = p.changes();
+        changes.mark_unchanged();
+        p.hurry(2, 7);
+        assert!(!changes.has_changed().unwrap_or(true), "2 is a member");
+        assert_eq!(spare(&p, Instant::now()), [4, 5]);
+        p.hurry(4, 7);
+        assert!(
+            changes.has_changed().unwrap_or(false),
+            "4's stream is woken"
+        );
+        assert_eq!(spare(&p, Instant::now()), [5]);
+        p.sent(4, Instant::now(), Some(7));
+        assert_eq!(spare(&p, Instant::now()), [4, 5]);
+        changes.mark_unchanged();
+        // It has been sent commit index 7: a read up to 7 needs no hurry.
+        p.hurry(4, 7);
+        assert!(!changes.has_changed().unwrap_or(true));
+        assert_eq!(spare(&p, Instant::now()), [4, 5]);
+        p.hurry(4, 8);
+        assert_eq!(spare(&p, Instant::now()), [5]);
+    }
+
+    #[test]
     fn a_clearly_slower_member_is_replaced_by_the_fastest_spare_follower() {
         let p = pacer_with(&[(2, 3), (3, 1), (4, 4), (5, 2)]);
         let changes = p.changes();
@@ -356,7 +414,7 @@ mod tests {
     fn a_follower_that_stops_answering_becomes_spare_and_a_spare_one_takes_its_place() {
         let p = pacer_with(&[(2, 1), (3, 2), (4, 3), (5, 4)]);
         let sent = Instant::now();
-        p.sent(2, sent);
+        p.sent(2, sent, None);
         assert_eq!(spare(&p, sent + ms(1)), [4, 5]);
         // Waiting a few milliseconds is noise on a busy machine.
         assert_eq!(spare(&p, sent + ms(12)), [4, 5]);
@@ -442,10 +500,10 @@ mod tests {
         let now = Instant::now();
         assert_eq!(spare(&p, now), vec![3, 4]);
         assert!(p.quorum_quiet());
-        p.sent(3, now);
+        p.sent(3, now, None);
         assert!(p.quorum_quiet(), "a spare follower's append does not count");
-        p.sent(1, now);
-        p.sent(2, now);
+        p.sent(1, now, None);
+        p.sent(2, now, None);
         assert!(!p.quorum_quiet());
         let quieted = p.quieted();
         tokio::pin!(quieted);

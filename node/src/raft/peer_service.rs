@@ -15,7 +15,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::forward::ForwardRequest;
-use super::network::{EXPECTED_INCARNATION, INCARNATION_MISMATCH};
+use super::network::{EXPECTED_INCARNATION, INCARNATION_MISMATCH, ORIGIN_NODE};
 use super::types::{decode, encode, LogId, SnapshotMeta, TypeConfig, Vote};
 use super::Consensus;
 
@@ -248,8 +248,14 @@ impl RaftPeer for PeerService {
     }
 
     async fn forward(&self, r: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        // Absent from older builds; only a hint, so a bad value is ignored.
+        let origin = r
+            .metadata()
+            .get(ORIGIN_NODE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         let req: ForwardRequest = request(r)?;
-        let res = self.consensus.handle_forwarded(req).await;
+        let res = self.consensus.handle_forwarded(req, origin).await;
         reply(&res)
     }
 
