@@ -6,8 +6,11 @@
 #   scripts/bench-compare.sh [RESULTS_DIR]
 #
 # Environment: DURATION (10 s per load row), ROUNDS (10 failover rounds), ONLY (etcd|aegis to
-# run one side), ROWS (space-separated row names to run, default all), HEARTBEAT_MS /
-# ELECTION_MS / ELECTION_MIN_MS / ELECTION_MAX_MS (passed to both cluster scripts).
+# run one side), ROWS (space-separated row names to run, default all; ROWS=none runs none),
+# HEARTBEAT_MS / ELECTION_MS / ELECTION_MIN_MS / ELECTION_MAX_MS (passed to both cluster
+# scripts), PAIRS (0; N runs PAIR_ROWS, default the three put rows, N more times afterwards,
+# each row on a fresh cluster of one system and then of the other, the order alternating from
+# pair to pair; `aegis-bench pairs` then prints each pair's ratio and their median).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +41,8 @@ ROW_SPECS=(
 )
 
 want() { [[ -z ${ROWS:-} ]] || [[ " $ROWS " == *" $1 "* ]]; }
+PAIRS=${PAIRS:-0}
+PAIR_ROWS=${PAIR_ROWS:-01-put-c1 02-put-c64 03-put-c1000}
 
 run_side() {
   local target=$1 script=$2 dir=$RESULTS/$1 cdir=/tmp/aegis-bench/$1
@@ -69,6 +74,36 @@ run_side() {
   fi
   "$ROOT/scripts/$script" down "$cdir"
 }
+# One load row on a fresh cluster: results in DIR/NAME.json.
+fresh_row() {
+  local target=$1 script=$2 dir=$3 name=$4 args=$5 cdir=/tmp/aegis-bench/$1
+  mkdir -p "$dir"
+  "$ROOT/scripts/$script" up "$cdir" >/dev/null
+  local eps; eps=$("$ROOT/scripts/$script" endpoints)
+  sleep 2
+  # shellcheck disable=SC2086
+  "$BENCH" --target "$target" --endpoints "$eps" --out "$dir/$name.json" $args --duration "$DURATION" --total 10000000 \
+    | sed -n '/Requests\/sec/p'
+  "$ROOT/scripts/$script" down "$cdir" >/dev/null
+}
+
+run_pairs() {
+  for k in $(seq 1 "$PAIRS"); do
+    local order=("etcd etcd-cluster.sh" "aegis aegis-cluster.sh")
+    ((k % 2 == 0)) && order=("${order[1]}" "${order[0]}")
+    for spec in "${ROW_SPECS[@]}"; do
+      local name=${spec%%|*} args=${spec#*|}
+      [[ " $PAIR_ROWS " == *" $name "* ]] || continue
+      for side in "${order[@]}"; do
+        local target=${side% *} script=${side#* }
+        echo "== pair $k $target $name"
+        fresh_row "$target" "$script" "$RESULTS/pairs/$k/$target" "$name" "$args"
+      done
+    done
+  done
+  "$BENCH" pairs --dir "$RESULTS/pairs" | tee "$RESULTS/pairs.md"
+}
+
 trap '"$ROOT/scripts/aegis-cluster.sh" down >/dev/null 2>&1 || true; "$ROOT/scripts/etcd-cluster.sh" down >/dev/null 2>&1 || true' EXIT
 
 {
@@ -86,5 +121,9 @@ echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS/
 
 if [[ -d $RESULTS/etcd && -d $RESULTS/aegis ]]; then
   "$BENCH" compare --base "$RESULTS/etcd" --cand "$RESULTS/aegis" | tee "$RESULTS/compare.md"
+fi
+if ((PAIRS > 0)); then
+  run_pairs
+  echo "load average at the end of the pairs: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS/machine.txt"
 fi
 echo "results in $RESULTS"

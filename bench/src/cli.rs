@@ -162,6 +162,17 @@ pub enum Command {
         #[arg(long, default_value = "aegis")]
         cand_name: String,
     },
+    /// Markdown table of alternating pairs (`PAIRS=N scripts/bench-compare.sh`): each load
+    /// row's ratio in every pair, their median and range.
+    Pairs {
+        /// One directory per pair, each holding `<base-name>/` and `<cand-name>/`.
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = "etcd")]
+        base_name: String,
+        #[arg(long, default_value = "aegis")]
+        cand_name: String,
+    },
 }
 
 #[cfg(test)]

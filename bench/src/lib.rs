@@ -8,6 +8,7 @@ pub mod compare;
 pub mod failover;
 pub mod keys;
 pub mod metrics_probe;
+pub mod pairs;
 pub mod procs;
 pub mod progress;
 pub mod report;

@@ -8,6 +8,7 @@ use aegis_bench::cli::{Cli, Command, Consistency, LoadArgs, To};
 use aegis_bench::compare::{self, MemReport};
 use aegis_bench::failover::{self, FailoverSpec};
 use aegis_bench::keys;
+use aegis_bench::pairs;
 use aegis_bench::procs::Cluster;
 use aegis_bench::runner::{self, LoadSpec};
 use aegis_bench::timeline;
@@ -192,6 +193,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let b = compare::load_dir(base)?;
             let c = compare::load_dir(cand)?;
             print!("{}", compare::markdown(&b, &c, base_name, cand_name));
+            Ok(())
+        }
+        Command::Pairs {
+            dir,
+            base_name,
+            cand_name,
+        } => {
+            let pairs = pairs::load_pairs(dir, base_name, cand_name)?;
+            print!("{}", pairs::markdown(&pairs, base_name, cand_name));
             Ok(())
         }
     }

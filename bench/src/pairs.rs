@@ -1,0 +1,189 @@
+//! Alternating pairs: the same load rows run several times, each time on a fresh cluster of
+//! one system and then of the other, so that both halves of a pair see the machine of the
+//! same minute. On a shared machine whose speed drifts over minutes, the spread of the
+//! per-pair ratios says more than one ratio between two halves measured minutes apart.
+//!
+//! Layout: `DIR/<pair>/<base_name>/<row>.json` and `DIR/<pair>/<cand_name>/<row>.json`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use crate::compare::{load_dir, CompareError, Row};
+
+/// One pair: its directory name and each side's rows.
+pub type Pair = (String, BTreeMap<String, Row>, BTreeMap<String, Row>);
+
+/// Reads every pair under `dir`, in the order of their directory names.
+pub fn load_pairs(dir: &Path, base_name: &str, cand_name: &str) -> Result<Vec<Pair>, CompareError> {
+    let io = |source| CompareError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut dirs = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.is_dir() {
+            dirs.push(path);
+        }
+    }
+    // Numeric names sort as numbers (10 after 9).
+    dirs.sort_by_key(|p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        (name.parse::<u64>().unwrap_or(u64::MAX), name.to_owned())
+    });
+    let mut pairs = Vec::new();
+    for p in dirs {
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let base = load_dir(&p.join(base_name))?;
+        let cand = load_dir(&p.join(cand_name))?;
+        pairs.push((name, base, cand));
+    }
+    Ok(pairs)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+fn list(v: &[f64]) -> String {
+    v.iter()
+        .map(|r| format!("{r:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One table line per load row found on both sides of at least one pair: the medians of
+/// each side's req/s, every pair's ratio (candidate / base) in run order, their median and
+/// range, and every pair's p99 ratio.
+pub fn markdown(pairs: &[Pair], base_name: &str, cand_name: &str) -> String {
+    // row -> per pair (base rps, cand rps, base p99, cand p99)
+    let mut rows: BTreeMap<&str, Vec<(f64, f64, f64, f64)>> = BTreeMap::new();
+    for (_, base, cand) in pairs {
+        for (name, b) in base {
+            if let (Row::Load(b), Some(Row::Load(c))) = (b, cand.get(name)) {
+                rows.entry(name).or_default().push((
+                    b.requests_per_sec,
+                    c.requests_per_sec,
+                    b.p99_secs,
+                    c.p99_secs,
+                ));
+            }
+        }
+    }
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| row | pairs | {base_name} req/s (median) | {cand_name} req/s (median) | ratio per pair | median ratio | min / max | p99 ratio per pair |"
+    );
+    s.push_str("|---|---:|---:|---:|---|---:|---:|---|\n");
+    for (name, v) in rows {
+        let ratios: Vec<f64> = v.iter().map(|(b, c, _, _)| c / b).collect();
+        let p99: Vec<f64> = v.iter().map(|(_, _, b, c)| c / b).collect();
+        let base: Vec<f64> = v.iter().map(|r| r.0).collect();
+        let cand: Vec<f64> = v.iter().map(|r| r.1).collect();
+        let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let _ = writeln!(
+            s,
+            "| {name} | {} | {:.0} | {:.0} | {} | **{:.2}×** | {min:.2} / {max:.2} | {} |",
+            v.len(),
+            median(&base),
+            median(&cand),
+            list(&ratios),
+            median(&ratios),
+            list(&p99),
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Report, RunInfo, Samples};
+    use std::time::Duration;
+
+    /// A put row of `n` requests in one second, each taking `ms`.
+    fn row(n: u64, ms: u64) -> Row {
+        let mut s = Samples::default();
+        for _ in 0..n {
+            s.record(Duration::from_millis(ms));
+        }
+        let info = RunInfo {
+            target: "x".into(),
+            op: "put".into(),
+            clients: 1,
+            conns: 1,
+            value_size: 256,
+        };
+        Row::Load(Box::new(Report::build(&info, s, Duration::from_secs(1))))
+    }
+
+    fn write(dir: &Path, pair: &str, side: &str, name: &str, r: &Row) {
+        let d = dir.join(pair).join(side);
+        fs::create_dir_all(&d).unwrap();
+        fs::write(
+            d.join(format!("{name}.json")),
+            serde_json::to_string(r).unwrap(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn ratios_per_pair_in_run_order_with_median_and_range() {
+        let dir = tempfile::tempdir().unwrap();
+        // Ten pairs so that "10" must sort after "9".
+        for k in 1..=10u64 {
+            let pair = k.to_string();
+            write(dir.path(), &pair, "etcd", "01-put-c1", &row(100, 4));
+            // Pair k runs at (k + 1) / 2 times etcd: 1.00, 1.50, ..., 5.50.
+            write(
+                dir.path(),
+                &pair,
+                "aegis",
+                "01-put-c1",
+                &row(50 * (k + 1), 2),
+            );
+        }
+        // A row only one side has in one pair is left out.
+        write(dir.path(), "3", "etcd", "02-put-c64", &row(10, 1));
+        let pairs = load_pairs(dir.path(), "etcd", "aegis").unwrap();
+        assert_eq!(pairs.len(), 10);
+        assert_eq!(pairs[9].0, "10");
+        let md = markdown(&pairs, "etcd", "aegis");
+        assert!(
+            md.contains(
+                "| 01-put-c1 | 10 | 100 | 325 | 1.00, 1.50, 2.00, 2.50, 3.00, 3.50, 4.00, 4.50, 5.00, 5.50 | **3.25×** | 1.00 / 5.50 | 0.50, 0.50,"
+            ),
+            "{md}"
+        );
+        assert!(!md.contains("02-put-c64"), "{md}");
+    }
+
+    #[test]
+    fn a_pair_without_one_side_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "1", "etcd", "01-put-c1", &row(10, 1));
+        let err = load_pairs(dir.path(), "etcd", "aegis").unwrap_err();
+        assert!(err.to_string().contains("aegis"), "{err}");
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(&[]).is_nan());
+    }
+}
