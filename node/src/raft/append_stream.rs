@@ -596,16 +596,21 @@ mod tests {
         assert_eq!(peer.streamed.load(Ordering::SeqCst), 1);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn appends_to_a_spare_follower_are_spaced_by_the_batch_interval() {
-        let batch = Duration::from_millis(300);
+    /// A pacer whose followers 3, 4 and 5 answer fast and make the quorum
+    /// set; a fake peer connected as follower 2 is outside it.
+    fn fast_quorum_set(batch: Duration) -> Arc<Pacer> {
         let pacer = Arc::new(Pacer::new(batch));
-        // Followers 3, 4 and 5 answer fast and make the quorum set; the
-        // fake peer joins as follower 2, outside it.
         for id in 3..=5 {
             pacer.join(id);
             pacer.answered(id, Duration::from_millis(1), None);
         }
+        pacer
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appends_to_a_spare_follower_are_spaced_by_the_batch_interval() {
+        let batch = Duration::from_millis(300);
+        let pacer = fast_quorum_set(batch);
         let peer = FakePeer::default();
         let mut conn = connect_paced(peer.clone(), Duration::from_secs(5), pacer).await;
         let started = Instant::now();
@@ -625,11 +630,7 @@ mod tests {
         batch: Duration,
         busy_since: Instant,
     ) -> (Arc<Pacer>, impl RaftNetworkV2<TypeConfig>) {
-        let pacer = Arc::new(Pacer::new(batch));
-        for id in 3..=5 {
-            pacer.join(id);
-            pacer.answered(id, Duration::from_millis(1), None);
-        }
+        let pacer = fast_quorum_set(batch);
         pacer.sent(3, busy_since, None);
         let conn = connect_paced(
             FakePeer::default(),
@@ -676,11 +677,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_hurried_spare_follower_gets_its_next_append_without_waiting_its_interval() {
         let batch = Duration::from_millis(1000);
-        let pacer = Arc::new(Pacer::new(batch));
-        for id in 3..=5 {
-            pacer.join(id);
-            pacer.answered(id, Duration::from_millis(1), None);
-        }
+        let pacer = fast_quorum_set(batch);
         let mut conn = connect_paced(
             FakePeer::default(),
             Duration::from_secs(5),
