@@ -589,10 +589,11 @@ impl Consensus {
             }
             ForwardRequest::ReadIndex => {
                 let index = self.read_index().await?;
-                // The origin now waits to apply `index`; if it is a spare
-                // follower not yet told so, its next append (made from now
-                // on, so carrying a commit index of at least `index`) need
-                // not wait its turn.
+                // The origin now waits to apply `index`. If it is a spare
+                // follower not yet sent a commit index that high, its next
+                // append need not wait its turn: made from now on, it carries
+                // the commit index as of then, at least `index` (unless
+                // `index` is this term's first entry, not yet committed).
                 if let Some(origin) = origin {
                     self.pacer.hurry(origin, index);
                 }
