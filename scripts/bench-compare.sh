@@ -44,6 +44,13 @@ want() { [[ -z ${ROWS:-} ]] || [[ " $ROWS " == *" $1 "* ]]; }
 PAIRS=${PAIRS:-0}
 PAIR_ROWS=${PAIR_ROWS:-01-put-c1 02-put-c64 03-put-c1000}
 
+# One load row against a running cluster: results in DIR/NAME.json, the report on stdout.
+load_row() {
+  local target=$1 eps=$2 dir=$3 name=$4 args=$5
+  # shellcheck disable=SC2086
+  "$BENCH" --target "$target" --endpoints "$eps" --out "$dir/$name.json" $args --duration "$DURATION" --total 10000000
+}
+
 run_side() {
   local target=$1 script=$2 dir=$RESULTS/$1 cdir=/tmp/aegis-bench/$1
   mkdir -p "$dir"
@@ -55,9 +62,7 @@ run_side() {
     local name=${spec%%|*} args=${spec#*|}
     want "$name" || continue
     echo "== $target $name: $args (${DURATION}s)"
-    # shellcheck disable=SC2086
-    "$BENCH" --target "$target" --endpoints "$eps" --out "$dir/$name.json" $args --duration "$DURATION" --total 10000000 \
-      | sed -n '/^Summary/,/Requests\/sec/p;/99% in/p;/Error distribution/,$p'
+    load_row "$target" "$eps" "$dir" "$name" "$args" | sed -n '/^Summary/,/Requests\/sec/p;/99% in/p;/Error distribution/,$p'
   done
   if want 10-watch-w16; then
     echo "== $target 10-watch-w16"
@@ -74,6 +79,7 @@ run_side() {
   fi
   "$ROOT/scripts/$script" down "$cdir"
 }
+
 # One load row on a fresh cluster: results in DIR/NAME.json.
 fresh_row() {
   local target=$1 script=$2 dir=$3 name=$4 args=$5 cdir=/tmp/aegis-bench/$1
@@ -81,9 +87,7 @@ fresh_row() {
   "$ROOT/scripts/$script" up "$cdir" >/dev/null
   local eps; eps=$("$ROOT/scripts/$script" endpoints)
   sleep 2
-  # shellcheck disable=SC2086
-  "$BENCH" --target "$target" --endpoints "$eps" --out "$dir/$name.json" $args --duration "$DURATION" --total 10000000 \
-    | sed -n '/Requests\/sec/p'
+  load_row "$target" "$eps" "$dir" "$name" "$args" | sed -n '/Requests\/sec/p'
   "$ROOT/scripts/$script" down "$cdir" >/dev/null
 }
 

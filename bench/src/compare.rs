@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -78,14 +78,21 @@ pub enum CompareError {
     },
 }
 
-pub fn load_dir(dir: &Path) -> Result<BTreeMap<String, Row>, CompareError> {
+/// The paths in `dir` (unsorted).
+pub(crate) fn entries(dir: &Path) -> Result<Vec<PathBuf>, CompareError> {
     let io = |source| CompareError::Io {
         path: dir.display().to_string(),
         source,
     };
+    fs::read_dir(dir)
+        .map_err(io)?
+        .map(|e| e.map(|e| e.path()).map_err(io))
+        .collect()
+}
+
+pub fn load_dir(dir: &Path) -> Result<BTreeMap<String, Row>, CompareError> {
     let mut out = BTreeMap::new();
-    for entry in fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
+    for path in entries(dir)? {
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }

@@ -7,27 +7,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::fs;
 use std::path::Path;
 
-use crate::compare::{load_dir, CompareError, Row};
+use crate::compare::{entries, load_dir, CompareError, Row};
 
 /// One pair: its directory name and each side's rows.
 pub type Pair = (String, BTreeMap<String, Row>, BTreeMap<String, Row>);
 
 /// Reads every pair under `dir`, in the order of their directory names.
 pub fn load_pairs(dir: &Path, base_name: &str, cand_name: &str) -> Result<Vec<Pair>, CompareError> {
-    let io = |source| CompareError::Io {
-        path: dir.display().to_string(),
-        source,
-    };
-    let mut dirs = Vec::new();
-    for entry in fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        if path.is_dir() {
-            dirs.push(path);
-        }
-    }
+    let mut dirs: Vec<_> = entries(dir)?.into_iter().filter(|p| p.is_dir()).collect();
     // Numeric names sort as numbers (10 after 9).
     dirs.sort_by_key(|p| {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
@@ -113,6 +102,7 @@ pub fn markdown(pairs: &[Pair], base_name: &str, cand_name: &str) -> String {
 mod tests {
     use super::*;
     use crate::report::{Report, RunInfo, Samples};
+    use std::fs;
     use std::time::Duration;
 
     /// A put row of `n` requests in one second, each taking `ms`.

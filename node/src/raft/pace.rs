@@ -65,7 +65,8 @@ pub struct Pacer {
     /// append at once to every follower.
     batch: Duration,
     state: Mutex<State>,
-    /// Bumped whenever the quorum set changes, so spare streams re-check.
+    /// Bumped whenever the quorum set changes or a spare follower is
+    /// hurried, so spare streams re-check their spacing.
     changes: watch::Sender<u64>,
     /// Wakes spare streams that wait for the quorum set to have answered
     /// everything sent to it.
