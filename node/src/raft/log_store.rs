@@ -22,6 +22,7 @@ use aegis_wal::Wal;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader};
 
+use super::entry_cache::{EntryCache, CACHED_ENTRIES};
 use super::types::{decode, encode, Entry, LogId, TypeConfig, Vote};
 use crate::metrics::Metrics;
 
@@ -30,6 +31,8 @@ const META_VOTE: &str = "vote";
 #[derive(Clone)]
 pub struct LogStore {
     wal: Arc<Mutex<Wal>>,
+    /// Changed only while `wal` is locked, right after the WAL (lock order: `wal`, then this).
+    cache: Arc<Mutex<EntryCache>>,
     flush: Arc<FlushQueue>,
     metrics: Metrics,
 }
@@ -45,6 +48,7 @@ impl LogStore {
     pub fn new(wal: Wal, metrics: Metrics) -> io::Result<Self> {
         let store = LogStore {
             wal: Arc::new(Mutex::new(wal)),
+            cache: Arc::new(Mutex::new(EntryCache::new(CACHED_ENTRIES))),
             flush: Arc::new(FlushQueue::default()),
             metrics,
         };
@@ -61,6 +65,12 @@ impl LogStore {
         self.wal
             .lock()
             .map_err(|_| io::Error::other("wal mutex poisoned"))
+    }
+
+    fn lock_cache(&self) -> io::Result<MutexGuard<'_, EntryCache>> {
+        self.cache
+            .lock()
+            .map_err(|_| io::Error::other("entry cache mutex poisoned"))
     }
 
     fn last_log_id(wal: &Wal) -> io::Result<Option<LogId>> {
@@ -99,6 +109,9 @@ impl RaftLogReader<TypeConfig> for LogStore {
     ) -> Result<Vec<Entry>, io::Error> {
         let (start, end) = bounds(&range);
         let wal = self.lock()?;
+        if let Some(entries) = self.lock_cache()?.range(start, end) {
+            return Ok(entries);
+        }
         wal.range(start, end)
             .into_iter()
             .map(|(_, b)| decode::<Entry>(&b))
@@ -143,21 +156,26 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let entries: Vec<Entry> = entries.into_iter().collect();
         let encoded: Vec<(u64, Vec<u8>)> = entries
-            .into_iter()
-            .map(|e| Ok((e.log_id.index(), encode(&e)?)))
+            .iter()
+            .map(|e| Ok((e.log_id.index(), encode(e)?)))
             .collect::<io::Result<_>>()?;
         let batch: Vec<(u64, &[u8])> = encoded.iter().map(|(i, b)| (*i, b.as_slice())).collect();
         {
             let mut wal = self.lock()?;
+            let mut cache = self.lock_cache()?;
             failpoint!("log_store::append::before");
             // A write into the page cache: cheap enough for the core loop. Queued under
             // the log lock, so the flusher never syncs ahead of a queued write.
             if let Err(e) = wal.append_unsynced(&batch) {
+                cache.clear();
                 let e = wal_err(e);
                 callback.io_completed(Err(io::Error::new(e.kind(), e.to_string())));
                 return Err(e);
             }
+            cache.extend(entries);
+            drop(cache);
             timeline!("append", batch.first().map_or(0, |b| b.0));
             self.flush.push(callback)?;
         }
@@ -167,16 +185,28 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
         let from = last_log_id.map(|l| l.index() + 1).unwrap_or(0);
         let mut wal = self.lock()?;
-        tokio::task::block_in_place(|| wal.truncate_from(from)).map_err(wal_err)
+        let mut cache = self.lock_cache()?;
+        let truncated = tokio::task::block_in_place(|| wal.truncate_from(from)).map_err(wal_err);
+        match truncated {
+            Ok(()) => cache.truncate_from(from),
+            Err(_) => cache.clear(),
+        }
+        truncated
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
         let b = encode(&log_id)?;
         let mut wal = self.lock()?;
+        let mut cache = self.lock_cache()?;
         // The purged log id rides in the purge record itself, so it cannot
         // disagree with the purge point after a crash.
-        tokio::task::block_in_place(|| wal.purge_upto_with_meta(log_id.index(), &b))
-            .map_err(wal_err)
+        let purged = tokio::task::block_in_place(|| wal.purge_upto_with_meta(log_id.index(), &b))
+            .map_err(wal_err);
+        match purged {
+            Ok(()) => cache.purge_upto(log_id.index()),
+            Err(_) => cache.clear(),
+        }
+        purged
     }
 }
 
@@ -254,5 +284,40 @@ fn flusher(wal: Arc<Mutex<Wal>>, queue: Weak<FlushQueue>, metrics: Metrics) {
 fn fail_all(batch: Vec<IOFlushed<TypeConfig>>, why: &str) {
     for cb in batch {
         cb.io_completed(Err(io::Error::other(format!("log fsync failed: {why}"))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::errors::ErrorSource;
+    use openraft::testing::log::{StoreBuilder, Suite};
+    use openraft::StorageError;
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::raft::state_machine::SmStore;
+    use aegis_wal::WalOptions;
+
+    struct OnDisk;
+
+    impl StoreBuilder<TypeConfig, LogStore, SmStore, TempDir> for OnDisk {
+        async fn build(&self) -> Result<(TempDir, LogStore, SmStore), StorageError<TypeConfig>> {
+            let err = |e: &dyn std::fmt::Display| StorageError::read(ErrorSource::from_string(e));
+            let dir = tempfile::tempdir().map_err(|e| err(&e))?;
+            let wal =
+                Wal::open(&dir.path().join("wal"), WalOptions::default()).map_err(|e| err(&e))?;
+            let log = LogStore::new(wal, Metrics::new()).map_err(|e| err(&e))?;
+            let sm = SmStore::open(&dir.path().join("sm"), Metrics::new()).map_err(|e| err(&e))?;
+            Ok((dir, log, sm))
+        }
+    }
+
+    /// openraft's own storage conformance suite: appends, reads, truncation, purge, votes and
+    /// membership, against the WAL-backed log (with its entry cache) and the state machine.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passes_openraft_storage_suite() {
+        Suite::test_all(OnDisk)
+            .await
+            .expect("openraft storage suite");
     }
 }

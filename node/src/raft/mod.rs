@@ -3,6 +3,7 @@
 //! membership — and never names an openraft type.
 
 mod append_stream;
+mod entry_cache;
 mod forward;
 pub mod incarnation;
 mod log_store;
@@ -578,7 +579,11 @@ impl Consensus {
                     op,
                 };
                 timeline!("propose", 0);
-                let resp = self.raft.client_write(cmd).await.map_err(write_err)?;
+                let resp = self
+                    .raft
+                    .client_write(Arc::new(cmd))
+                    .await
+                    .map_err(write_err)?;
                 timeline!("written", 0);
                 match resp.data {
                     Some(applied) => Ok(ForwardReply::Applied(applied)),

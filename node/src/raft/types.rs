@@ -1,6 +1,8 @@
 //! openraft's type configuration for AEGIS. Only the `raft` module names
 //! these types; the rest of the node talks to [`super::Consensus`].
 
+use std::sync::Arc;
+
 use aegis_state_machine::{Applied, Command};
 use serde::{Deserialize, Serialize};
 
@@ -20,9 +22,13 @@ pub struct Member {
     pub incarnation: u64,
 }
 
+/// A log entry's command, shared: the log store's entry cache, the followers' appends and the
+/// state machine read the same one without copying it. Encoded exactly as a `Command`.
+pub type SharedCommand = Arc<Command>;
+
 openraft::declare_raft_types!(
     pub TypeConfig:
-        D = Command,
+        D = SharedCommand,
         // `None` for blank and membership entries.
         R = Option<Applied>,
         Node = Member,
@@ -47,4 +53,30 @@ pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, std::io::Error> {
 
 pub fn decode<T: for<'a> Deserialize<'a>>(b: &[u8]) -> Result<T, std::io::Error> {
     postcard::from_bytes(b).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use aegis_state_machine::{Op, PutOp};
+
+    use super::*;
+
+    /// WAL segments and peers of earlier builds hold plain `Command` encodings.
+    #[test]
+    fn a_shared_command_encodes_as_the_command() {
+        let cmd = Command {
+            leader_ts_ms: 42,
+            op: Op::Put(PutOp {
+                key: b"k".to_vec(),
+                value: vec![7; 300],
+                session_id: 3,
+                prev_kv: true,
+                guard: None,
+            }),
+        };
+        let plain = encode(&cmd).expect("encode");
+        let shared: SharedCommand = Arc::new(cmd.clone());
+        assert_eq!(encode(&shared).expect("encode"), plain);
+        assert_eq!(*decode::<SharedCommand>(&plain).expect("decode"), cmd);
+    }
 }
