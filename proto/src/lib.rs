@@ -1,5 +1,7 @@
 //! Generated types for the AEGIS gRPC APIs.
 
+pub mod codec;
+
 /// The public API: sessions, locks, KV, watch and admin.
 pub mod v1 {
     tonic::include_proto!("aegis.v1");
