@@ -31,7 +31,8 @@ const META_VOTE: &str = "vote";
 #[derive(Clone)]
 pub struct LogStore {
     wal: Arc<Mutex<Wal>>,
-    /// Changed only while `wal` is locked, right after the WAL (lock order: `wal`, then this).
+    /// Changed only while `wal` is locked, right after the WAL (lock order: `wal`, then this);
+    /// read on its own.
     cache: Arc<Mutex<EntryCache>>,
     flush: Arc<FlushQueue>,
     metrics: Metrics,
@@ -108,10 +109,12 @@ impl RaftLogReader<TypeConfig> for LogStore {
         range: RB,
     ) -> Result<Vec<Entry>, io::Error> {
         let (start, end) = bounds(&range);
-        let wal = self.lock()?;
+        // The cache alone answers consistently: it changes only together with the WAL. A
+        // change between the two locks only makes the WAL read newer.
         if let Some(entries) = self.lock_cache()?.range(start, end) {
             return Ok(entries);
         }
+        let wal = self.lock()?;
         wal.range(start, end)
             .into_iter()
             .map(|(_, b)| decode::<Entry>(&b))

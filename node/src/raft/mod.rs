@@ -527,9 +527,9 @@ impl Consensus {
         let data = encode(req).map_err(|e| ForwardError::Refused(e.to_string()))?;
         let mut request = tonic::Request::new(RaftPayload { data });
         request.set_timeout(self.leader_wait);
-        if let Ok(id) = self.id.to_string().parse() {
-            request.metadata_mut().insert(network::ORIGIN_NODE, id);
-        }
+        request
+            .metadata_mut()
+            .insert(network::ORIGIN_NODE, self.id.into());
         match client.forward(request).await {
             Ok(resp) => decode::<Result<ForwardReply, ForwardError>>(&resp.into_inner().data)
                 .map_err(|e| ForwardError::Failed(format!("undecodable reply from leader: {e}")))?,
