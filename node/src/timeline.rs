@@ -10,8 +10,11 @@
 //! Events: `put_in` / `put_out` (the KV handler), `propose` / `written`
 //! (around openraft's `client_write`), `append` (log write, first index),
 //! `fsync_start` / `fsync_end` (the flusher), `send` / `reply` (an append to
-//! and a reply from follower n), `f_recv` / `f_reply` (a follower's receipt
-//! of an append and its reply), `apply` / `responded` (the state machine).
+//! and a reply from follower n), `hold` (an append that only moves the
+//! commit index reaches follower n's stream: on the leader, the moment
+//! openraft has seen a write commit), `f_recv` / `f_reply` (a follower's
+//! receipt of an append and its reply), `apply` / `responded` (the state
+//! machine).
 
 /// The environment variable naming the output directory.
 pub const ENV: &str = "AEGIS_TIMELINE";

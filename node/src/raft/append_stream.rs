@@ -223,6 +223,9 @@ where
                 None => out.input.next().await?,
             };
             let mut carried = Carried::default();
+            if req.entries.is_empty() {
+                timeline!("hold", session.target);
+            }
             while req.entries.is_empty() && !out.ended {
                 match tokio::time::timeout(COMMIT_HOLD, out.input.next()).await {
                     Ok(Some(later))
