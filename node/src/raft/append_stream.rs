@@ -163,17 +163,25 @@ impl<S> Outgoing<S> {
     /// quorum set has answered everything: at low load that is the gap
     /// between one write's commit and the next write, and the spare
     /// follower's fdatasync then does not queue on the disk with theirs.
+    /// It goes at once when a member of the set is late: a write may be
+    /// waiting for it.
     async fn space_out(&mut self, session: &Session, previous: Instant) {
         while let Some(spacing) = session.pacer.spacing(session.target, Instant::now()) {
             let due = previous + spacing;
             let latest = due + spacing / 2;
+            let late_at = session.pacer.late_at();
             let now = Instant::now();
             if now >= latest {
                 return;
             }
+            if late_at.is_some_and(|late| now >= late) {
+                timeline!("late", session.target);
+                return;
+            }
             if now < due {
+                let until = late_at.map_or(due, |late| late.min(due));
                 tokio::select! {
-                    _ = tokio::time::sleep_until(due.into()) => {}
+                    _ = tokio::time::sleep_until(until.into()) => {}
                     Ok(()) = self.pace_changes.changed() => {}
                 }
                 continue;
@@ -184,8 +192,9 @@ impl<S> Outgoing<S> {
             if session.pacer.quorum_quiet() {
                 return;
             }
+            let until = late_at.map_or(latest, |late| late.min(latest));
             tokio::select! {
-                _ = tokio::time::sleep_until(latest.into()) => return,
+                _ = tokio::time::sleep_until(until.into()) => {}
                 _ = &mut quieted => return,
                 Ok(()) = self.pace_changes.changed() => {}
             }
@@ -602,10 +611,14 @@ mod tests {
     /// A pacer whose followers 3, 4 and 5 answer fast and make the quorum
     /// set; a fake peer connected as follower 2 is outside it.
     fn fast_quorum_set(batch: Duration) -> Arc<Pacer> {
+        quorum_set_answering_in(batch, Duration::from_millis(1))
+    }
+
+    fn quorum_set_answering_in(batch: Duration, latency: Duration) -> Arc<Pacer> {
         let pacer = Arc::new(Pacer::new(batch));
         for id in 3..=5 {
             pacer.join(id);
-            pacer.answered(id, Duration::from_millis(1), None);
+            pacer.answered(id, latency, None);
         }
         pacer
     }
@@ -627,13 +640,16 @@ mod tests {
         assert_eq!(peer.streamed.load(Ordering::SeqCst), 3);
     }
 
-    /// A pacer whose quorum set is followers 3 and 4, one with an append
-    /// in flight since `busy_since`, and a connection to a spare follower.
+    /// A pacer whose quorum set is followers 3 and 4, answering in
+    /// `latency`, one with an append in flight since `busy_since`, and a
+    /// connection to a spare follower. The append makes 3 late
+    /// `3 × latency` after `busy_since`.
     async fn spare_follower_behind_a_busy_quorum(
         batch: Duration,
+        latency: Duration,
         busy_since: Instant,
     ) -> (Arc<Pacer>, impl RaftNetworkV2<TypeConfig>) {
-        let pacer = fast_quorum_set(batch);
+        let pacer = quorum_set_answering_in(batch, latency);
         pacer.sent(3, busy_since, None);
         let conn = connect_paced(
             FakePeer::default(),
@@ -664,7 +680,11 @@ mod tests {
     async fn a_spare_append_past_its_interval_goes_when_the_quorum_set_answers() {
         let batch = Duration::from_millis(1000);
         let started = Instant::now();
-        let (pacer, mut conn) = spare_follower_behind_a_busy_quorum(batch, started).await;
+        // Sent at 0.9 s, late at 1.2 s: not yet when it is answered.
+        let busy_since = started + Duration::from_millis(900);
+        let latency = Duration::from_millis(100);
+        let (pacer, mut conn) =
+            spare_follower_behind_a_busy_quorum(batch, latency, busy_since).await;
         let answer_at = batch + Duration::from_millis(100);
         tokio::spawn(async move {
             tokio::time::sleep_until((started + answer_at).into()).await;
@@ -703,9 +723,25 @@ mod tests {
     async fn a_spare_append_waits_at_most_half_an_interval_for_a_busy_quorum_set() {
         let batch = Duration::from_millis(200);
         let started = Instant::now();
-        let (_pacer, mut conn) = spare_follower_behind_a_busy_quorum(batch, started).await;
+        // Sent at 0.2 s, late at 0.35 s: after the longest wait.
+        let busy_since = started + batch;
+        let latency = Duration::from_millis(50);
+        let (_pacer, mut conn) =
+            spare_follower_behind_a_busy_quorum(batch, latency, busy_since).await;
         let took = second_reply_after(&mut conn, started).await;
         assert!(took >= batch * 3 / 2, "two appends took {took:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_late_member_sends_the_spare_follower_its_next_append_at_once() {
+        let batch = Duration::from_millis(2000);
+        let started = Instant::now();
+        // Members answer in 20 ms: 3's append, unanswered, is late at 60 ms.
+        let latency = Duration::from_millis(20);
+        let (_pacer, mut conn) = spare_follower_behind_a_busy_quorum(batch, latency, started).await;
+        let took = second_reply_after(&mut conn, started).await;
+        assert!(took >= latency * 3, "two appends took {took:?}");
+        assert!(took < batch / 2, "two appends took {took:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

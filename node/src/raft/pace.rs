@@ -32,6 +32,18 @@
 //! than it would have: nothing is acknowledged before a majority has it on
 //! disk, whoever that majority is.
 //!
+//! A write waits for every member of the quorum set, so one member that
+//! does not answer in time (descheduled, a slow fsync) would hold it until
+//! a spare follower's interval is over. When an append to a member has gone
+//! unanswered for [`LATE_PER_LATENCY`] times the set's mean reply latency
+//! (at least [`MIN_LATE`]), the member is late: spare followers get their
+//! next append at once, without waiting out their interval or for the set
+//! to be quiet, and the first of them to answer completes the majority.
+//! Only an append sent when the member had answered everything can make
+//! it late: under load appends are pipelined, reply times spread, and
+//! sending spare followers every append that waits a little longer costs
+//! more than it saves.
+//!
 //! A linearizable read served by a spare follower waits until that follower
 //! has applied the leader's commit index. The leader [hurries](Pacer::hurry)
 //! the follower whose read it has just confirmed: its next append goes at
@@ -56,6 +68,12 @@ const SWAP_FACTOR: f64 = 2.0;
 const SPACING_PER_LATENCY: f64 = 4.0;
 /// The longest spare followers' interval, in batch intervals.
 const MAX_SPACING_BATCHES: u32 = 4;
+/// An append to a member of the quorum set unanswered for this many times
+/// the set's mean reply latency makes it late: spare followers then go at
+/// once.
+const LATE_PER_LATENCY: f64 = 3.0;
+/// The least wait that makes a member late: below it, scheduling noise.
+const MIN_LATE: Duration = Duration::from_millis(1);
 /// An append unanswered for this many batch intervals marks its follower as
 /// stalled: it scores by that wait instead of its smoothed latency.
 const STALL_BATCHES: u32 = 4;
@@ -89,6 +107,9 @@ struct Follower {
     latency: f64,
     /// When the oldest append it has not answered was sent.
     oldest_unanswered: Option<Instant>,
+    /// Its oldest unanswered append went when it had answered everything
+    /// before it: not one of a pipelined run.
+    oldest_alone: bool,
     /// Its last RPC failed (refused, unreachable, timed out) and it has not
     /// answered since: a follower that is down never gets far enough to
     /// leave an append unanswered.
@@ -179,17 +200,41 @@ impl State {
     /// quorum set's replies take long (a loaded leader), up to
     /// [`MAX_SPACING_BATCHES`] intervals.
     fn spacing(&self, batch: Duration) -> Duration {
+        let Some(mean) = self.mean_latency() else {
+            return batch;
+        };
+        let loaded = Duration::try_from_secs_f64(mean * SPACING_PER_LATENCY).unwrap_or(batch);
+        loaded.clamp(batch, batch * MAX_SPACING_BATCHES)
+    }
+
+    /// The quorum set's mean smoothed reply latency in seconds, if it has
+    /// members.
+    fn mean_latency(&self) -> Option<f64> {
         let (sum, count) = self
             .quorum_set
             .iter()
             .filter_map(|id| self.followers.get(id))
             .fold((0.0, 0u32), |(sum, n), f| (sum + f.latency, n + 1));
-        if count == 0 {
-            return batch;
-        }
-        let mean = sum / f64::from(count);
-        let loaded = Duration::try_from_secs_f64(mean * SPACING_PER_LATENCY).unwrap_or(batch);
-        loaded.clamp(batch, batch * MAX_SPACING_BATCHES)
+        (count > 0).then(|| sum / f64::from(count))
+    }
+
+    /// When the oldest append still unanswered by a member of the quorum set
+    /// makes that member late. Only an append sent when the member had
+    /// answered everything counts: one sent behind another is pipelined
+    /// (load), where reply times spread, spare appends are large batches
+    /// anyway, and a stalled member is found by the stall rule.
+    fn late_at(&self) -> Option<Instant> {
+        let mean = self.mean_latency()?;
+        let wait = Duration::try_from_secs_f64(mean * LATE_PER_LATENCY)
+            .unwrap_or(MIN_LATE)
+            .max(MIN_LATE);
+        self.quorum_set
+            .iter()
+            .filter_map(|id| self.followers.get(id))
+            .filter(|f| f.oldest_alone)
+            .filter_map(|f| f.oldest_unanswered)
+            .min()
+            .map(|oldest| oldest + wait)
     }
 }
 
@@ -243,7 +288,10 @@ impl Pacer {
     pub fn sent(&self, target: NodeId, at: Instant, commit: Option<u64>) {
         if let Ok(mut s) = self.state.lock() {
             if let Some(follower) = s.followers.get_mut(&target) {
-                follower.oldest_unanswered.get_or_insert(at);
+                if follower.oldest_unanswered.is_none() {
+                    follower.oldest_unanswered = Some(at);
+                    follower.oldest_alone = true;
+                }
                 follower.hurried = false;
                 follower.told_commit = follower.told_commit.max(commit);
             }
@@ -263,6 +311,8 @@ impl Pacer {
                     follower.latency + LATENCY_WEIGHT * (took - follower.latency)
                 };
                 follower.oldest_unanswered = next_unanswered;
+                // The next one went while this one was in flight.
+                follower.oldest_alone = false;
                 follower.down = false;
             }
             quiet = s.quorum_set.contains(&target) && s.quorum_quiet();
@@ -318,6 +368,16 @@ impl Pacer {
             Err(_) => false,
         };
         self.announce(hurried);
+    }
+
+    /// When a member of the quorum set will be late with the append it
+    /// has left unanswered longest; spare followers go at once from then.
+    /// `None` while the set has answered everything.
+    pub fn late_at(&self) -> Option<Instant> {
+        if self.batch.is_zero() {
+            return None;
+        }
+        self.state.lock().ok().and_then(|s| s.late_at())
     }
 
     /// Whether the quorum set has answered everything sent to it.
@@ -518,6 +578,49 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), quieted)
             .await
             .expect("waiters are woken when the set goes quiet");
+    }
+
+    #[test]
+    fn a_member_is_late_after_three_times_the_sets_mean_latency() {
+        let p = pacer_with(&[(2, 2), (3, 4), (4, 1), (5, 1)]);
+        assert_eq!(p.late_at(), None, "nothing unanswered");
+        let at = Instant::now();
+        p.sent(4, at, None);
+        assert_eq!(
+            p.late_at(),
+            None,
+            "a spare follower's append does not count"
+        );
+        p.sent(3, at + ms(2), None);
+        p.sent(2, at + ms(5), None);
+        // The set answers in 3 ms on average; 3's append is the oldest.
+        assert_eq!(p.late_at(), Some(at + ms(2) + ms(9)));
+        p.answered(3, ms(4), None);
+        assert_eq!(p.late_at(), Some(at + ms(5) + ms(9)));
+        // Never sooner than a millisecond, whatever the latency.
+        let p = pacer_with(&[(2, 0), (3, 0), (4, 1), (5, 1)]);
+        p.answered(2, Duration::from_micros(100), None);
+        p.answered(3, Duration::from_micros(100), None);
+        p.sent(2, at, None);
+        assert_eq!(p.late_at(), Some(at + MIN_LATE));
+        assert_eq!(Pacer::new(Duration::ZERO).late_at(), None);
+    }
+
+    #[test]
+    fn an_append_sent_behind_another_does_not_make_its_member_late() {
+        let p = pacer_with(&[(2, 1), (3, 1), (4, 1), (5, 1)]);
+        let at = Instant::now();
+        p.sent(2, at, None);
+        assert_eq!(p.late_at(), Some(at + ms(3)), "3 × the 1 ms mean");
+        // Writes queue behind an append that stalls: it stays late.
+        p.sent(2, at + ms(1), None);
+        assert_eq!(p.late_at(), Some(at + ms(3)));
+        // Answered; the one now oldest went while it was in flight (load).
+        p.answered(2, ms(1), Some(at + ms(1)));
+        assert_eq!(p.late_at(), None);
+        p.answered(2, ms(1), None);
+        p.sent(2, at + ms(4), None);
+        assert_eq!(p.late_at(), Some(at + ms(7)), "alone again");
     }
 
     #[test]
