@@ -163,8 +163,9 @@ impl<S> Outgoing<S> {
     /// quorum set has answered everything: at low load that is the gap
     /// between one write's commit and the next write, and the spare
     /// follower's fdatasync then does not queue on the disk with theirs.
-    /// It goes at once when a member of the set is late: a write may be
-    /// waiting for it.
+    /// Only one spare follower goes per such moment; the other waits for
+    /// the next. It goes at once when a member of the set is late: a write
+    /// may be waiting for it.
     async fn space_out(&mut self, session: &Session, previous: Instant) {
         while let Some(spacing) = session.pacer.spacing(session.target, Instant::now()) {
             let due = previous + spacing;
@@ -189,13 +190,13 @@ impl<S> Outgoing<S> {
             let quieted = session.pacer.quieted();
             tokio::pin!(quieted);
             quieted.as_mut().enable();
-            if session.pacer.quorum_quiet() {
+            if session.pacer.take_quiet() {
                 return;
             }
             let until = late_at.map_or(latest, |late| late.min(latest));
             tokio::select! {
                 _ = tokio::time::sleep_until(until.into()) => {}
-                _ = &mut quieted => return,
+                _ = &mut quieted => {}
                 Ok(()) = self.pace_changes.changed() => {}
             }
         }
