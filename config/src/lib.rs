@@ -22,7 +22,7 @@
 //! | `raft.max-logs-kept-after-snapshot` | 1000 | 0..=10000000 | log entries kept after a snapshot for slow followers |
 //! | `raft.max-payload-entries` | 256 | 1..=65536 | entries per AppendEntries request |
 //! | `raft.max-batch-proposals` | 256 | 1..=65536 | client proposals batched into one log append |
-//! | `raft.spare-batch-ms` | 5 | 0..=50 | least time between two appends to a follower outside the fastest quorum; up to 6× that when the leader is loaded (0: every write to every follower at once) |
+//! | `raft.spare-batch-ms` | 10 | 0..=50 | least time between two appends to a follower outside the fastest quorum; up to 6× that when the leader is loaded (0: every write to every follower at once) |
 //! | `lease.tick-interval-ms` | 500 | 10..=60000 | period of the lease expiry check |
 //! | `lease.min-ttl-ms` | 3000 | 100..=86400000 | shortest lease TTL a client may request |
 //! | `lease.skew-grace-ms` | 500 | 0..=60000 | grace before expiring a lease, covering clock-rate skew |

@@ -47,7 +47,7 @@ impl Default for RaftConfig {
             max_logs_kept_after_snapshot: 1000,
             max_payload_entries: 256,
             max_batch_proposals: 256,
-            spare_batch_ms: 5,
+            spare_batch_ms: 10,
         }
     }
 }

@@ -28,7 +28,7 @@
 //! when one of its appends has gone unanswered for [`STALL_BATCHES`]
 //! batch intervals, or when an RPC to it fails. Scheduling noise of a few milliseconds thus does not
 //! move followers back and forth, and a follower that stops answering drops
-//! out within 20 ms (at the default 5 ms). A spare follower waiting out its
+//! out within 40 ms (at the default 10 ms). A spare follower waiting out its
 //! spacing is woken when it joins the set. If the set is wrong (a learner
 //! counted in, a stall not yet seen), a write waits at most that much longer
 //! than it would have: nothing is acknowledged before a majority has it on
