@@ -88,13 +88,16 @@ impl Session {
         })
     }
 
-    fn on_sent(&self, carried: Carried, commit: Option<u64>) -> Instant {
+    fn on_sent(&self, carried: Carried, commit: Option<u64>, last: Option<u64>) -> Instant {
         timeline!("send", self.target);
         let at = Instant::now();
         if let Ok(mut sent) = self.sent.lock() {
             sent.push_back(Sent { at, carried });
         }
         self.pacer.sent(self.target, at, commit);
+        if let Some(last) = last {
+            self.pacer.sent_entries(self.target, last);
+        }
         at
     }
 
@@ -259,7 +262,8 @@ where
             match encode(&req) {
                 Ok(data) => {
                     let commit = req.leader_commit.map(|c| c.index());
-                    out.last_sent = Some(session.on_sent(carried, commit));
+                    let last = req.entries.last().map(|e| e.log_id.index());
+                    out.last_sent = Some(session.on_sent(carried, commit, last));
                     Some((RaftPayload { data }, out))
                 }
                 Err(e) => {
@@ -468,7 +472,7 @@ mod tests {
 
     /// Serves `peer` on a loopback port and returns a leader's connection to it.
     async fn connect(peer: FakePeer, rpc_timeout: Duration) -> impl RaftNetworkV2<TypeConfig> {
-        connect_paced(peer, rpc_timeout, Arc::new(Pacer::new(Duration::ZERO))).await
+        connect_paced(peer, rpc_timeout, Arc::new(Pacer::new(Duration::ZERO, 256))).await
     }
 
     async fn connect_paced(
@@ -616,7 +620,7 @@ mod tests {
     }
 
     fn quorum_set_answering_in(batch: Duration, latency: Duration) -> Arc<Pacer> {
-        let pacer = Arc::new(Pacer::new(batch));
+        let pacer = Arc::new(Pacer::new(batch, 256));
         for id in 3..=5 {
             pacer.join(id);
             pacer.answered(id, latency, None);
@@ -639,6 +643,45 @@ mod tests {
             started.elapsed()
         );
         assert_eq!(peer.streamed.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_spare_follower_behind_by_full_appends_gets_them_back_to_back() {
+        let batch = Duration::from_millis(1000);
+        // openraft puts at most two entries in an append here, and the
+        // members have been sent entries up to 6.
+        let pacer = Arc::new(Pacer::new(batch, 2));
+        for id in 3..=5 {
+            pacer.join(id);
+            pacer.answered(id, Duration::from_millis(1), None);
+            pacer.sent_entries(id, 6);
+        }
+        let mut conn = connect_paced(FakePeer::default(), Duration::from_secs(5), pacer).await;
+        let input = vec![
+            append(0, &[1, 2]),
+            append(2, &[3, 4]),
+            append(4, &[5]),
+            append(5, &[6]),
+        ];
+        let started = Instant::now();
+        let mut replies = conn
+            .stream_append(
+                futures::stream::iter(input),
+                RPCOption::new(Duration::from_secs(5)),
+            )
+            .await
+            .expect("the appends go out");
+        let mut answered_at = Vec::new();
+        for i in 1..=4 {
+            let reply = replies.next().await;
+            assert!(matches!(reply, Some(Ok(Ok(_)))), "reply {i}: {reply:?}");
+            answered_at.push(started.elapsed());
+        }
+        // While it was a full append (two entries) or more behind entry 6,
+        // each append followed the previous one at once; one entry behind,
+        // the last one waited out the interval.
+        assert!(answered_at[2] < batch / 2, "answered at {answered_at:?}");
+        assert!(answered_at[3] >= batch, "answered at {answered_at:?}");
     }
 
     /// A pacer whose quorum set is followers 3 and 4, answering in
@@ -747,7 +790,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_follower_that_refuses_connections_leaves_the_quorum_set() {
-        let pacer = Arc::new(Pacer::new(Duration::from_millis(5)));
+        let pacer = Arc::new(Pacer::new(Duration::from_millis(5), 256));
         let mut factory = PeerNetwork {
             connect_timeout: Duration::from_secs(2),
             pacer: Arc::clone(&pacer),

@@ -221,9 +221,10 @@ impl Consensus {
             .with_context(|| format!("opening the snapshot under {}", opts.data_dir.display()))?;
         let shared = sm.shared();
         let rpc_timeout = Duration::from_millis(millis(c.raft.rpc_timeout_ms).max(1));
-        let pacer = Arc::new(pace::Pacer::new(Duration::from_millis(millis(
-            c.raft.spare_batch_ms,
-        ))));
+        let pacer = Arc::new(pace::Pacer::new(
+            Duration::from_millis(millis(c.raft.spare_batch_ms)),
+            millis(c.raft.max_payload_entries),
+        ));
         let network = PeerNetwork {
             connect_timeout: rpc_timeout,
             pacer: Arc::clone(&pacer),

@@ -46,6 +46,15 @@
 //! sending spare followers every append that waits a little longer costs
 //! more than it saves.
 //!
+//! An append carries at most `raft.max-payload-entries` entries. A spare
+//! follower that many entries behind the newest sent to any follower gets
+//! its next append at once, as a member would: otherwise it could take in
+//! one full append per interval, fall ever further behind a faster write
+//! rate, and hold up writes for as long as it catches up once it joins the
+//! quorum set. So a spare follower lags by at most about one full append
+//! plus what is in flight, whatever the write rate, which is also what a
+//! reader of `aegis_raft_log_lag` expects of a healthy follower.
+//!
 //! A linearizable read served by a spare follower waits until that follower
 //! has applied the leader's commit index. The leader [hurries](Pacer::hurry)
 //! the follower whose read it has just confirmed: its next append goes at
@@ -84,6 +93,11 @@ pub struct Pacer {
     /// Least time between two appends to a spare follower; zero sends every
     /// append at once to every follower.
     batch: Duration,
+    /// The most entries openraft puts in one append (`raft.max-payload-entries`).
+    /// A spare follower that many entries behind the newest sent gets its
+    /// next append at once: otherwise it could take in at most this many
+    /// entries per interval and fall ever further behind a faster write rate.
+    max_payload_entries: u64,
     state: Mutex<State>,
     /// Bumped whenever the quorum set changes or a spare follower is
     /// hurried, so spare streams re-check their spacing.
@@ -102,6 +116,8 @@ struct State {
     quiet_moments: u64,
     /// The quiet moment a spare follower last went in: one per moment.
     quiet_taken: Option<u64>,
+    /// The highest log index sent to any follower.
+    newest_sent: u64,
 }
 
 #[derive(Default)]
@@ -124,6 +140,11 @@ struct Follower {
     hurried: bool,
     /// The highest commit index sent to it.
     told_commit: Option<u64>,
+    /// The highest log index sent to it.
+    sent_up_to: u64,
+    /// It is a full append or more behind the newest entry sent: its next
+    /// append goes at once.
+    behind: bool,
 }
 
 impl Follower {
@@ -245,9 +266,10 @@ impl State {
 }
 
 impl Pacer {
-    pub fn new(batch: Duration) -> Pacer {
+    pub fn new(batch: Duration, max_payload_entries: u64) -> Pacer {
         Pacer {
             batch,
+            max_payload_entries,
             state: Mutex::new(State::default()),
             changes: watch::Sender::new(0),
             quiet: Notify::new(),
@@ -287,6 +309,10 @@ impl Pacer {
                     s.followers.remove(&target);
                 }
             }
+            // Another term may bring a shorter log: count afresh.
+            if s.followers.is_empty() {
+                s.newest_sent = 0;
+            }
         });
     }
 
@@ -302,6 +328,31 @@ impl Pacer {
                 follower.told_commit = follower.told_commit.max(commit);
             }
         }
+    }
+
+    /// An append carrying entries up to log index `last` went to `target`.
+    /// A spare follower that the newest entries leave a full append or more
+    /// behind is woken to take its next append at once.
+    pub fn sent_entries(&self, target: NodeId, last: u64) {
+        let cap = self.max_payload_entries;
+        let woken = match self.state.lock() {
+            Ok(mut s) => {
+                let s = &mut *s;
+                s.newest_sent = s.newest_sent.max(last);
+                if let Some(follower) = s.followers.get_mut(&target) {
+                    follower.sent_up_to = follower.sent_up_to.max(last);
+                }
+                let mut woken = false;
+                for (id, f) in s.followers.iter_mut() {
+                    let behind = s.newest_sent.saturating_sub(f.sent_up_to) >= cap;
+                    woken |= behind && !f.behind && !s.quorum_set.contains(id);
+                    f.behind = behind;
+                }
+                woken
+            }
+            Err(_) => false,
+        };
+        self.announce(woken);
     }
 
     /// `target` answered an append after `took`; `next_unanswered` is when
@@ -349,7 +400,10 @@ impl Pacer {
         let (changed, spacing) = match self.state.lock() {
             Ok(mut s) => {
                 let changed = s.rebalance(now, self.batch);
-                let spare = s.followers.get(&target).is_some_and(|f| !f.hurried)
+                let spare = s
+                    .followers
+                    .get(&target)
+                    .is_some_and(|f| !f.hurried && !f.behind)
                     && !s.quorum_set.contains(&target);
                 (changed, spare.then(|| s.spacing(self.batch)))
             }
@@ -439,7 +493,7 @@ mod tests {
     /// A leader's pacer: every follower connects, then each answers once in
     /// the given time.
     fn pacer_with(latencies: &[(NodeId, u64)]) -> Pacer {
-        let p = Pacer::new(BATCH);
+        let p = Pacer::new(BATCH, 256);
         for &(id, _) in latencies {
             p.join(id);
         }
@@ -451,6 +505,34 @@ mod tests {
 
     fn spare(p: &Pacer, now: Instant) -> Vec<NodeId> {
         (1..=9).filter(|&id| p.spacing(id, now).is_some()).collect()
+    }
+
+    #[test]
+    fn a_spare_follower_a_full_append_behind_goes_at_once_until_it_catches_up() {
+        let p = Pacer::new(BATCH, 100);
+        for id in 1..=4 {
+            p.join(id);
+            p.answered(id, ms(1), None);
+        }
+        let spare = 4;
+        assert!(p.spacing(spare, Instant::now()).is_some(), "4 is spare");
+        let mut changes = p.changes();
+        changes.mark_unchanged();
+        // The members get entries up to 150; 4 has had up to 50.
+        p.sent_entries(spare, 50);
+        p.sent_entries(1, 150);
+        assert!(
+            changes.has_changed().unwrap_or(false),
+            "the spare stream is woken"
+        );
+        assert_eq!(p.spacing(spare, Instant::now()), None, "100 behind");
+        // Sent fewer than a full append's entries behind, it waits out its
+        // interval again.
+        p.sent_entries(spare, 60);
+        assert!(
+            p.spacing(spare, Instant::now()).is_some(),
+            "90 behind: paced"
+        );
     }
 
     #[test]
@@ -649,7 +731,7 @@ mod tests {
         p.answered(3, Duration::from_micros(100), None);
         p.sent(2, at, None);
         assert_eq!(p.late_at(), Some(at + MIN_LATE));
-        assert_eq!(Pacer::new(Duration::ZERO).late_at(), None);
+        assert_eq!(Pacer::new(Duration::ZERO, 256).late_at(), None);
     }
 
     #[test]
@@ -671,7 +753,7 @@ mod tests {
 
     #[test]
     fn a_zero_batch_sends_everything_at_once() {
-        let p = Pacer::new(Duration::ZERO);
+        let p = Pacer::new(Duration::ZERO, 256);
         for id in 2..=5 {
             p.join(id);
             p.answered(id, ms(id), None);
