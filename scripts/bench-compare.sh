@@ -11,6 +11,7 @@
 # scripts), PAIRS (0; N runs PAIR_ROWS, default the three put rows, N more times afterwards,
 # each row on a fresh cluster of one system and then of the other, the order alternating from
 # pair to pair; `aegis-bench pairs` then prints each pair's ratio and their median).
+# Each load row also records the host's steal time during it (DIR/ROW.steal).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,11 +45,20 @@ want() { [[ -z ${ROWS:-} ]] || [[ " $ROWS " == *" $1 "* ]]; }
 PAIRS=${PAIRS:-0}
 PAIR_ROWS=${PAIR_ROWS:-01-put-c1 02-put-c64 03-put-c1000}
 
-# One load row against a running cluster: results in DIR/NAME.json, the report on stdout.
+# The host's steal time so far, in clock ticks summed over the vCPUs (/proc/stat).
+steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }
+
+# One load row against a running cluster: results in DIR/NAME.json, the report on stdout, and
+# the host's steal time during the row (percent of one vCPU) in DIR/NAME.steal: on a shared
+# host it explains most of the swings between runs.
 load_row() {
-  local target=$1 eps=$2 dir=$3 name=$4 args=$5
+  local target=$1 eps=$2 dir=$3 name=$4 args=$5 s0 t0
+  s0=$(steal_ticks)
+  t0=$(date +%s%N)
   # shellcheck disable=SC2086
   "$BENCH" --target "$target" --endpoints "$eps" --out "$dir/$name.json" $args --duration "$DURATION" --total 10000000
+  awk -v s="$(($(steal_ticks) - s0))" -v ns="$(($(date +%s%N) - t0))" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "steal: %.1f%% of a vCPU\n", 100 * s / hz / (ns / 1e9) }' | tee "$dir/$name.steal"
 }
 
 run_side() {
@@ -62,7 +72,7 @@ run_side() {
     local name=${spec%%|*} args=${spec#*|}
     want "$name" || continue
     echo "== $target $name: $args (${DURATION}s)"
-    load_row "$target" "$eps" "$dir" "$name" "$args" | sed -n '/^Summary/,/Requests\/sec/p;/99% in/p;/Error distribution/,$p'
+    load_row "$target" "$eps" "$dir" "$name" "$args" | sed -n '/^Summary/,/Requests\/sec/p;/99% in/p;/^steal:/p;/Error distribution/,$p'
   done
   if want 10-watch-w16; then
     echo "== $target 10-watch-w16"
@@ -87,7 +97,7 @@ fresh_row() {
   "$ROOT/scripts/$script" up "$cdir" >/dev/null
   local eps; eps=$("$ROOT/scripts/$script" endpoints)
   sleep 2
-  load_row "$target" "$eps" "$dir" "$name" "$args" | sed -n '/Requests\/sec/p'
+  load_row "$target" "$eps" "$dir" "$name" "$args" | sed -n '/Requests\/sec/p;/^steal:/p'
   "$ROOT/scripts/$script" down "$cdir" >/dev/null
 }
 
