@@ -232,7 +232,9 @@ pub struct ChaosSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutSpec {
-    /// Highest follower lag (log entries) at which a member counts as caught up.
+    /// Highest follower lag (log entries) at which a member counts as caught up. A healthy
+    /// follower under heavy writes is behind by what is in flight to it, and a follower outside
+    /// the fastest quorum by up to one more full append (`raft.max-payload-entries`).
     #[serde(default = "default_max_lag")]
     #[schemars(range(min = 0, max = 1_000_000))]
     pub max_lag: i64,
@@ -257,7 +259,7 @@ impl Default for RolloutSpec {
 }
 
 fn default_max_lag() -> i64 {
-    100
+    1_000
 }
 
 fn default_gate_timeout() -> i64 {
@@ -413,4 +415,25 @@ pub mod phase {
     /// An image-only rollout stopped by a failed gate: the image is the
     /// user's field, so it is not rolled back (see docs/OPERATOR.md).
     pub const HALTED: &str = "Halted";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RolloutSpec;
+
+    /// A healthy follower under heavy writes is behind by up to two appends in flight
+    /// (ADR-0012) and, outside the fastest quorum, one full append not yet sent (ADR-0014).
+    /// A default below that makes a rollout during heavy writes wait out its gate on a healthy
+    /// cluster.
+    #[test]
+    fn default_max_lag_admits_a_paced_follower_under_load() {
+        let per_append = aegis_config::ClusterConfig::default()
+            .raft
+            .max_payload_entries;
+        assert!(
+            RolloutSpec::default().max_lag >= 3 * per_append,
+            "maxLag {} < 3 appends of {per_append}",
+            RolloutSpec::default().max_lag
+        );
+    }
 }
