@@ -17,17 +17,10 @@ use crate::keys::{self, Rng};
 #[derive(Clone)]
 pub struct AegisConn {
     channel: Channel,
-    timeout: Duration,
 }
 
 fn status_text(s: &tonic::Status) -> String {
     format!("{:?}: {}", s.code(), s.message())
-}
-
-fn request<M>(msg: M, timeout: Duration) -> tonic::Request<M> {
-    let mut r = tonic::Request::new(msg);
-    r.set_timeout(timeout);
-    r
 }
 
 impl AegisConn {
@@ -35,11 +28,13 @@ impl AegisConn {
         let channel = Endpoint::from_shared(url(endpoint))
             .map_err(|e| format!("bad endpoint {endpoint}: {e}"))?
             .connect_timeout(timeout)
+            // Per call, in the client: the same layer etcd-client sets up for the etcd side.
+            .timeout(timeout)
             .tcp_nodelay(true)
             .connect()
             .await
             .map_err(|e| format!("connect {endpoint}: {e}"))?;
-        Ok(AegisConn { channel, timeout })
+        Ok(AegisConn { channel })
     }
 
     pub async fn worker(&self, spec: &OpSpec, index: u64) -> Result<AegisWorker, String> {
@@ -47,10 +42,7 @@ impl AegisConn {
             Op::Lock | Op::KeepAlive => {
                 let ttl_ms = u64::try_from(spec.session_ttl.as_millis()).unwrap_or(u64::MAX);
                 let r = SessionClient::new(self.channel.clone())
-                    .open(request(
-                        pb::OpenSessionRequest { ttl_ms },
-                        spec.request_timeout,
-                    ))
+                    .open(pb::OpenSessionRequest { ttl_ms })
                     .await
                     .map_err(|s| format!("session open: {}", status_text(&s)))?
                     .into_inner();
@@ -77,14 +69,11 @@ impl AegisConn {
 
     pub async fn put(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), String> {
         KvClient::new(self.channel.clone())
-            .put(request(
-                pb::PutRequest {
-                    key,
-                    value,
-                    ..Default::default()
-                },
-                self.timeout,
-            ))
+            .put(pb::PutRequest {
+                key,
+                value,
+                ..Default::default()
+            })
             .await
             .map(|_| ())
             .map_err(|s| status_text(&s))
@@ -92,7 +81,7 @@ impl AegisConn {
 
     pub async fn status(&self) -> Result<MemberStatus, String> {
         let s = AdminClient::new(self.channel.clone())
-            .status(request(pb::StatusRequest::default(), self.timeout))
+            .status(pb::StatusRequest::default())
             .await
             .map_err(|s| status_text(&s))?
             .into_inner();
@@ -143,7 +132,15 @@ impl AegisWorker {
     }
 
     pub async fn run_once(&mut self) -> Result<(), String> {
+        // The deadline is kept in the client, as on the etcd side: no `grpc-timeout` header
+        // reaches the server, so neither system under test spends a timer on it (ADR-0007).
         let t = self.spec.request_timeout;
+        tokio::time::timeout(t, self.call())
+            .await
+            .map_err(|_| format!("timed out after {t:?}"))?
+    }
+
+    async fn call(&mut self) -> Result<(), String> {
         match self.spec.op {
             Op::Put => {
                 let key = self.random_key();
@@ -152,10 +149,7 @@ impl AegisWorker {
                     value: self.spec.value.to_vec(),
                     ..Default::default()
                 };
-                self.kv
-                    .put(request(req, t))
-                    .await
-                    .map_err(|s| status_text(&s))?;
+                self.kv.put(req).await.map_err(|s| status_text(&s))?;
             }
             Op::GetLinearizable | Op::GetSerializable => {
                 let req = pb::GetRequest {
@@ -163,11 +157,7 @@ impl AegisWorker {
                     revision: 0,
                     serializable: self.spec.op == Op::GetSerializable,
                 };
-                let r = self
-                    .kv
-                    .get(request(req, t))
-                    .await
-                    .map_err(|s| status_text(&s))?;
+                let r = self.kv.get(req).await.map_err(|s| status_text(&s))?;
                 if r.into_inner().kv.is_none() {
                     return Err("get: key missing".into());
                 }
@@ -191,11 +181,7 @@ impl AegisWorker {
                     }],
                     failure: Vec::new(),
                 };
-                let r = self
-                    .kv
-                    .txn(request(req, t))
-                    .await
-                    .map_err(|s| status_text(&s))?;
+                let r = self.kv.txn(req).await.map_err(|s| status_text(&s))?;
                 if !r.into_inner().succeeded {
                     return Err("txn: compare failed".into());
                 }
@@ -208,7 +194,7 @@ impl AegisWorker {
                 };
                 let a = self
                     .lock
-                    .acquire(request(acquire, t))
+                    .acquire(acquire)
                     .await
                     .map_err(|s| format!("acquire: {}", status_text(&s)))?
                     .into_inner();
@@ -221,7 +207,7 @@ impl AegisWorker {
                     token: a.token,
                 };
                 self.lock
-                    .release(request(release, t))
+                    .release(release)
                     .await
                     .map_err(|s| format!("release: {}", status_text(&s)))?;
             }
@@ -230,7 +216,7 @@ impl AegisWorker {
                     session_id: self.session,
                 };
                 self.session_client
-                    .keep_alive(request(req, t))
+                    .keep_alive(req)
                     .await
                     .map_err(|s| status_text(&s))?;
             }
@@ -243,10 +229,7 @@ impl AegisWorker {
             let req = pb::CloseSessionRequest {
                 session_id: self.session,
             };
-            let _ = self
-                .session_client
-                .close(request(req, self.spec.request_timeout))
-                .await;
+            let _ = self.session_client.close(req).await;
         }
     }
 }
