@@ -11,6 +11,8 @@
 # scripts), PAIRS (0; N runs PAIR_ROWS, default the three put rows, N more times afterwards,
 # each row on a fresh cluster of one system and then of the other, the order alternating from
 # pair to pair; `aegis-bench pairs` then prints each pair's ratio and their median).
+# PAIR_WARMUP (0; N puts N seconds at 64 clients into each fresh pair cluster before its row,
+# not measured, so both systems are measured warm: files grown, caches and heaps sized).
 # Each load row also records the host's steal time during it (DIR/ROW.steal).
 set -euo pipefail
 
@@ -44,6 +46,7 @@ ROW_SPECS=(
 want() { [[ -z ${ROWS:-} ]] || [[ " $ROWS " == *" $1 "* ]]; }
 PAIRS=${PAIRS:-0}
 PAIR_ROWS=${PAIR_ROWS:-01-put-c1 02-put-c64 03-put-c1000}
+PAIR_WARMUP=${PAIR_WARMUP:-0}
 
 # The host's steal time so far, in clock ticks summed over the vCPUs (/proc/stat).
 steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }
@@ -97,6 +100,9 @@ fresh_row() {
   "$ROOT/scripts/$script" up "$cdir" >/dev/null
   local eps; eps=$("$ROOT/scripts/$script" endpoints)
   sleep 2
+  if ((PAIR_WARMUP > 0)); then
+    "$BENCH" --target "$target" --endpoints "$eps" put --clients 64 --conns 8 --duration "$PAIR_WARMUP" >/dev/null
+  fi
   load_row "$target" "$eps" "$dir" "$name" "$args" | sed -n '/Requests\/sec/p;/^steal:/p'
   "$ROOT/scripts/$script" down "$cdir" >/dev/null
 }
@@ -126,6 +132,7 @@ trap '"$ROOT/scripts/aegis-cluster.sh" down >/dev/null 2>&1 || true; "$ROOT/scri
   echo "etcd: $(etcd --version 2>/dev/null | head -1 || echo missing)"
   echo "heartbeat ${HEARTBEAT_MS} ms, election etcd ${ELECTION_MS} ms / aegis ${ELECTION_MIN_MS}..${ELECTION_MAX_MS} ms, duration ${DURATION}s/row"
   echo "history: etcd compacted to its last 1000 revisions, aegis kv.max-versions ${KV_MAX_VERSIONS:-2}"
+  echo "pairs: ${PAIRS}, warm-up before each pair row: ${PAIR_WARMUP}s"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$RESULTS/machine.txt"
 
