@@ -94,10 +94,7 @@ impl Session {
         if let Ok(mut sent) = self.sent.lock() {
             sent.push_back(Sent { at, carried });
         }
-        self.pacer.sent(self.target, at, commit);
-        if let Some(last) = last {
-            self.pacer.sent_entries(self.target, last);
-        }
+        self.pacer.sent(self.target, at, commit, last);
         at
     }
 
@@ -694,7 +691,7 @@ mod tests {
         busy_since: Instant,
     ) -> (Arc<Pacer>, impl RaftNetworkV2<TypeConfig>) {
         let pacer = quorum_set_answering_in(batch, latency);
-        pacer.sent(3, busy_since, None);
+        pacer.sent(3, busy_since, None, None);
         let conn = connect_paced(
             FakePeer::default(),
             Duration::from_secs(5),

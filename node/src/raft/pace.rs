@@ -166,6 +166,23 @@ impl Follower {
 }
 
 impl State {
+    /// Entries up to `last` went to `target`; marks every follower a full
+    /// append (`cap` entries) or more behind the newest sent. True when a
+    /// spare follower just became so, and its stream must be woken.
+    fn sent_entries(&mut self, target: NodeId, last: u64, cap: u64) -> bool {
+        self.newest_sent = self.newest_sent.max(last);
+        if let Some(follower) = self.followers.get_mut(&target) {
+            follower.sent_up_to = follower.sent_up_to.max(last);
+        }
+        let mut woken = false;
+        for (id, f) in self.followers.iter_mut() {
+            let behind = self.newest_sent.saturating_sub(f.sent_up_to) >= cap;
+            woken |= behind && !f.behind && !self.quorum_set.contains(id);
+            f.behind = behind;
+        }
+        woken
+    }
+
     /// Brings the quorum set to the followers needed for a majority, keeping
     /// its members unless one is clearly slower than a spare follower.
     /// Returns whether it changed.
@@ -316,40 +333,34 @@ impl Pacer {
         });
     }
 
-    /// An append telling commit index `commit` went to `target` at `at`.
-    pub fn sent(&self, target: NodeId, at: Instant, commit: Option<u64>) {
-        if let Ok(mut s) = self.state.lock() {
-            if let Some(follower) = s.followers.get_mut(&target) {
-                if follower.oldest_unanswered.is_none() {
-                    follower.oldest_unanswered = Some(at);
-                    follower.oldest_alone = true;
-                }
-                follower.hurried = false;
-                follower.told_commit = follower.told_commit.max(commit);
-            }
-        }
-    }
-
-    /// An append carrying entries up to log index `last` went to `target`.
-    /// A spare follower that the newest entries leave a full append or more
-    /// behind is woken to take its next append at once.
-    pub fn sent_entries(&self, target: NodeId, last: u64) {
-        let cap = self.max_payload_entries;
+    /// An append telling commit index `commit`, and carrying entries up to
+    /// log index `last` if any, went to `target` at `at`. A spare follower
+    /// that the newest entries leave a full append or more behind is woken
+    /// to take its next append at once.
+    pub fn sent(&self, target: NodeId, at: Instant, commit: Option<u64>, last: Option<u64>) {
         let woken = match self.state.lock() {
             Ok(mut s) => {
-                let s = &mut *s;
-                s.newest_sent = s.newest_sent.max(last);
                 if let Some(follower) = s.followers.get_mut(&target) {
-                    follower.sent_up_to = follower.sent_up_to.max(last);
+                    if follower.oldest_unanswered.is_none() {
+                        follower.oldest_unanswered = Some(at);
+                        follower.oldest_alone = true;
+                    }
+                    follower.hurried = false;
+                    follower.told_commit = follower.told_commit.max(commit);
                 }
-                let mut woken = false;
-                for (id, f) in s.followers.iter_mut() {
-                    let behind = s.newest_sent.saturating_sub(f.sent_up_to) >= cap;
-                    woken |= behind && !f.behind && !s.quorum_set.contains(id);
-                    f.behind = behind;
-                }
-                woken
+                last.is_some_and(|last| s.sent_entries(target, last, self.max_payload_entries))
             }
+            Err(_) => false,
+        };
+        self.announce(woken);
+    }
+
+    /// Entries up to `last` went to `target`, and nothing else about the
+    /// append counts: sets up how far behind followers are.
+    #[cfg(test)]
+    pub(crate) fn sent_entries(&self, target: NodeId, last: u64) {
+        let woken = match self.state.lock() {
+            Ok(mut s) => s.sent_entries(target, last, self.max_payload_entries),
             Err(_) => false,
         };
         self.announce(woken);
@@ -557,7 +568,7 @@ mod tests {
             "4's stream is woken"
         );
         assert_eq!(spare(&p, Instant::now()), [5]);
-        p.sent(4, Instant::now(), Some(7));
+        p.sent(4, Instant::now(), Some(7), None);
         assert_eq!(spare(&p, Instant::now()), [4, 5]);
         changes.mark_unchanged();
         // It has been sent commit index 7: a read up to 7 needs no hurry.
@@ -584,7 +595,7 @@ mod tests {
     fn a_follower_that_stops_answering_becomes_spare_and_a_spare_one_takes_its_place() {
         let p = pacer_with(&[(2, 1), (3, 2), (4, 3), (5, 4)]);
         let sent = Instant::now();
-        p.sent(2, sent, None);
+        p.sent(2, sent, None, None);
         assert_eq!(spare(&p, sent + ms(1)), [4, 5]);
         // Waiting a few milliseconds is noise on a busy machine.
         assert_eq!(spare(&p, sent + ms(12)), [4, 5]);
@@ -670,10 +681,10 @@ mod tests {
         let now = Instant::now();
         assert_eq!(spare(&p, now), vec![3, 4]);
         assert!(p.quorum_quiet());
-        p.sent(3, now, None);
+        p.sent(3, now, None, None);
         assert!(p.quorum_quiet(), "a spare follower's append does not count");
-        p.sent(1, now, None);
-        p.sent(2, now, None);
+        p.sent(1, now, None, None);
+        p.sent(2, now, None, None);
         assert!(!p.quorum_quiet());
         let quieted = p.quieted();
         tokio::pin!(quieted);
@@ -695,15 +706,15 @@ mod tests {
         let now = Instant::now();
         assert!(p.take_quiet(), "the set is quiet: a spare follower goes");
         assert!(!p.take_quiet(), "the other waits for the next moment");
-        p.sent(1, now, None);
-        p.sent(2, now, None);
+        p.sent(1, now, None, None);
+        p.sent(2, now, None, None);
         p.answered(1, ms(1), None);
         assert!(!p.take_quiet(), "member 2 has not answered");
         p.answered(2, ms(1), None);
         assert!(p.take_quiet(), "a new quiet moment");
         assert!(!p.take_quiet());
         // A spare follower's reply is not a moment of the quorum set.
-        p.sent(3, now, None);
+        p.sent(3, now, None, None);
         p.answered(3, ms(1), None);
         assert!(!p.take_quiet());
     }
@@ -713,14 +724,14 @@ mod tests {
         let p = pacer_with(&[(2, 2), (3, 4), (4, 1), (5, 1)]);
         assert_eq!(p.late_at(), None, "nothing unanswered");
         let at = Instant::now();
-        p.sent(4, at, None);
+        p.sent(4, at, None, None);
         assert_eq!(
             p.late_at(),
             None,
             "a spare follower's append does not count"
         );
-        p.sent(3, at + ms(2), None);
-        p.sent(2, at + ms(5), None);
+        p.sent(3, at + ms(2), None, None);
+        p.sent(2, at + ms(5), None, None);
         // The set answers in 3 ms on average; 3's append is the oldest.
         assert_eq!(p.late_at(), Some(at + ms(2) + ms(9)));
         p.answered(3, ms(4), None);
@@ -729,7 +740,7 @@ mod tests {
         let p = pacer_with(&[(2, 0), (3, 0), (4, 1), (5, 1)]);
         p.answered(2, Duration::from_micros(100), None);
         p.answered(3, Duration::from_micros(100), None);
-        p.sent(2, at, None);
+        p.sent(2, at, None, None);
         assert_eq!(p.late_at(), Some(at + MIN_LATE));
         assert_eq!(Pacer::new(Duration::ZERO, 256).late_at(), None);
     }
@@ -738,16 +749,16 @@ mod tests {
     fn an_append_sent_behind_another_does_not_make_its_member_late() {
         let p = pacer_with(&[(2, 1), (3, 1), (4, 1), (5, 1)]);
         let at = Instant::now();
-        p.sent(2, at, None);
+        p.sent(2, at, None, None);
         assert_eq!(p.late_at(), Some(at + ms(3)), "3 × the 1 ms mean");
         // Writes queue behind an append that stalls: it stays late.
-        p.sent(2, at + ms(1), None);
+        p.sent(2, at + ms(1), None, None);
         assert_eq!(p.late_at(), Some(at + ms(3)));
         // Answered; the one now oldest went while it was in flight (load).
         p.answered(2, ms(1), Some(at + ms(1)));
         assert_eq!(p.late_at(), None);
         p.answered(2, ms(1), None);
-        p.sent(2, at + ms(4), None);
+        p.sent(2, at + ms(4), None, None);
         assert_eq!(p.late_at(), Some(at + ms(7)), "alone again");
     }
 
