@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{IoContext, WalError};
-use crate::frame::{Record, MAX_PAYLOAD};
+use crate::frame::{Record, HEADER_LEN, MAX_PAYLOAD};
 use crate::fsutil;
 use crate::log_state::LogState;
 use crate::meta::MetaStore;
@@ -220,7 +220,7 @@ impl Wal {
             return Ok(());
         };
         self.state.check_next(first)?;
-        let mut buf = Vec::new();
+        let mut buf = Vec::with_capacity(entries.iter().map(|(_, p)| HEADER_LEN + p.len()).sum());
         let mut prev: Option<u64> = None;
         for &(index, payload) in entries {
             if let Some(p) = prev {

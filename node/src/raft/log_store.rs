@@ -23,8 +23,12 @@ use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader};
 
 use super::entry_cache::{EntryCache, CACHED_ENTRIES};
-use super::types::{decode, encode, Entry, LogId, TypeConfig, Vote};
+use super::types::{decode, encode, encode_into, Entry, LogId, TypeConfig, Vote};
 use crate::metrics::Metrics;
+
+/// Bytes an encoded entry typically takes (a put of a short key and a
+/// 256-byte value): a batch's buffer starts this large per entry.
+const ENCODED_ENTRY_HINT: usize = 320;
 
 const META_VOTE: &str = "vote";
 
@@ -160,11 +164,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        let encoded: Vec<(u64, Vec<u8>)> = entries
+        // All entries into one buffer: encoding each into its own vector cost
+        // several allocations per entry as it grew.
+        let mut encoded = Vec::with_capacity(entries.len() * ENCODED_ENTRY_HINT);
+        let mut ends = Vec::with_capacity(entries.len());
+        for e in &entries {
+            encoded = encode_into(e, encoded)?;
+            ends.push((e.log_id.index(), encoded.len()));
+        }
+        let mut start = 0;
+        let batch: Vec<(u64, &[u8])> = ends
             .iter()
-            .map(|e| Ok((e.log_id.index(), encode(e)?)))
-            .collect::<io::Result<_>>()?;
-        let batch: Vec<(u64, &[u8])> = encoded.iter().map(|(i, b)| (*i, b.as_slice())).collect();
+            .map(|&(index, end)| {
+                let payload = (index, &encoded[start..end]);
+                start = end;
+                payload
+            })
+            .collect();
         {
             let mut wal = self.lock()?;
             let mut cache = self.lock_cache()?;

@@ -51,6 +51,11 @@ pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, std::io::Error> {
     postcard::to_stdvec(v).map_err(std::io::Error::other)
 }
 
+/// [`encode`], appended to `out` (which it returns).
+pub fn encode_into<T: Serialize>(v: &T, out: Vec<u8>) -> Result<Vec<u8>, std::io::Error> {
+    postcard::to_extend(v, out).map_err(std::io::Error::other)
+}
+
 pub fn decode<T: for<'a> Deserialize<'a>>(b: &[u8]) -> Result<T, std::io::Error> {
     postcard::from_bytes(b).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
