@@ -20,6 +20,16 @@ pub struct Entry {
     pub value: Option<Vec<u8>>,
 }
 
+/// The live version a put replaced. The value itself is there only if the
+/// put asked for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replaced {
+    pub session_id: u64,
+    pub create_revision: u64,
+    pub version: u64,
+    pub kv: Option<KeyValue>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyHistory {
     /// Oldest first; mod_revision never decreases.
@@ -60,6 +70,51 @@ fn to_kv(key: &[u8], e: &Entry, keys_only: bool) -> Option<KeyValue> {
 impl KeyHistory {
     fn latest(&self) -> Option<&Entry> {
         self.entries.back()
+    }
+
+    fn put(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        session_id: u64,
+        revision: u64,
+        want_prev: bool,
+        max_versions: u64,
+    ) -> (Option<Replaced>, KeyValue) {
+        let replaced = self
+            .latest()
+            .filter(|e| e.value.is_some())
+            .map(|e| Replaced {
+                session_id: e.session_id,
+                create_revision: e.create_revision,
+                version: e.version,
+                kv: if want_prev {
+                    to_kv(key, e, false)
+                } else {
+                    None
+                },
+            });
+        let (create_revision, version) = match &replaced {
+            Some(r) => (r.create_revision, r.version.saturating_add(1)),
+            None => (revision, 1),
+        };
+        self.entries.push_back(Entry {
+            mod_revision: revision,
+            create_revision,
+            version,
+            session_id,
+            value: Some(value.to_vec()),
+        });
+        self.trim(max_versions);
+        let kv = KeyValue {
+            key: key.to_vec(),
+            value: value.to_vec(),
+            create_revision,
+            mod_revision: revision,
+            version,
+            session_id,
+        };
+        (replaced, kv)
     }
 
     /// The entry in force at `revision`, or None if the key did not exist.
@@ -149,42 +204,32 @@ impl KvStore {
         Ok(RangeResult { kvs, more, count })
     }
 
-    /// Writes `value` at `revision`; returns (previous live value, new value).
+    /// Writes `value` at `revision`; returns what it replaced, if the key was
+    /// live, and the new value. The replaced value itself is copied out only
+    /// when `want_prev`: most puts do not ask for it.
     pub fn put(
         &mut self,
         key: &[u8],
         value: &[u8],
         session_id: u64,
         revision: u64,
-    ) -> (Option<KeyValue>, KeyValue) {
+        want_prev: bool,
+    ) -> (Option<Replaced>, KeyValue) {
         let max_versions = self.max_versions;
-        let history = self.keys.entry(key.to_vec()).or_default();
-        let prev = history.latest().and_then(|e| to_kv(key, e, false));
-        let (create_revision, version) = match &prev {
-            Some(p) => (p.create_revision, p.version.saturating_add(1)),
-            None => (revision, 1),
-        };
-        let entry = Entry {
-            mod_revision: revision,
-            create_revision,
-            version,
-            session_id,
-            value: Some(value.to_vec()),
-        };
-        let kv = KeyValue {
-            key: key.to_vec(),
-            value: value.to_vec(),
-            create_revision,
-            mod_revision: revision,
-            version,
-            session_id,
-        };
-        history.entries.push_back(entry);
-        history.trim(max_versions);
-        if prev.is_none() {
-            self.live_keys += 1;
+        // An existing key (most puts) is found without copying it.
+        if let Some(history) = self.keys.get_mut(key) {
+            let (replaced, kv) =
+                history.put(key, value, session_id, revision, want_prev, max_versions);
+            if replaced.is_none() {
+                self.live_keys += 1;
+            }
+            return (replaced, kv);
         }
-        (prev, kv)
+        let mut history = KeyHistory::default();
+        let (_, kv) = history.put(key, value, session_id, revision, false, max_versions);
+        self.keys.insert(key.to_vec(), history);
+        self.live_keys += 1;
+        (None, kv)
     }
 
     /// Writes a tombstone if `key` is live; returns the value it ended.
@@ -266,5 +311,41 @@ impl KvStore {
             return Err("kv live key count mismatch".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KvStore;
+
+    #[test]
+    fn a_put_copies_the_value_it_replaced_only_when_asked() {
+        let mut kv = KvStore::default();
+        let (replaced, first) = kv.put(b"k", b"a", 7, 1, true);
+        assert!(replaced.is_none());
+        assert_eq!((first.create_revision, first.version), (1, 1));
+
+        let (replaced, second) = kv.put(b"k", b"b", 0, 2, false);
+        let r = replaced.expect("the live value was replaced");
+        assert_eq!((r.session_id, r.create_revision, r.version), (7, 1, 1));
+        assert_eq!(r.kv, None);
+        assert_eq!((second.create_revision, second.version), (1, 2));
+
+        let (replaced, _) = kv.put(b"k", b"c", 0, 3, true);
+        let prev = replaced.and_then(|r| r.kv).expect("asked for");
+        assert_eq!((prev.value.as_slice(), prev.mod_revision), (&b"b"[..], 2));
+        assert_eq!(kv.live_keys, 1);
+    }
+
+    #[test]
+    fn a_put_after_a_tombstone_starts_a_new_generation() {
+        let mut kv = KvStore::default();
+        kv.put(b"k", b"a", 0, 1, false);
+        assert!(kv.delete(b"k", 2).is_some());
+        assert_eq!(kv.live_keys, 0);
+        let (replaced, kv3) = kv.put(b"k", b"b", 0, 3, true);
+        assert!(replaced.is_none(), "a tombstone is not a live value");
+        assert_eq!((kv3.create_revision, kv3.version), (3, 1));
+        assert_eq!(kv.live_keys, 1);
     }
 }

@@ -32,9 +32,12 @@ impl StateMachine {
     }
 
     /// Writes a checked put; returns the previous live value.
+    /// Writes `put`; returns the value it replaced if the put asked for it.
     fn write_put(&mut self, index: u64, put: &PutOp, fx: &mut Effects) -> Option<KeyValue> {
-        let (prev, kv) = self.kv.put(&put.key, &put.value, put.session_id, index);
-        let old_session = prev.as_ref().map_or(0, |p| p.session_id);
+        let (replaced, kv) = self
+            .kv
+            .put(&put.key, &put.value, put.session_id, index, put.prev_kv);
+        let old_session = replaced.as_ref().map_or(0, |r| r.session_id);
         if old_session != put.session_id && old_session != 0 {
             if let Some(s) = self.sessions.get_mut(old_session) {
                 s.keys.remove(&put.key);
@@ -52,7 +55,7 @@ impl StateMachine {
             },
             fx,
         );
-        prev
+        replaced.and_then(|r| r.kv)
     }
 
     pub(crate) fn put(
@@ -62,9 +65,8 @@ impl StateMachine {
         fx: &mut Effects,
     ) -> Result<Reply, SmError> {
         self.check_put(put)?;
-        let prev = self.write_put(index, put, fx);
         Ok(Reply::Put {
-            prev_kv: if put.prev_kv { prev } else { None },
+            prev_kv: self.write_put(index, put, fx),
         })
     }
 
@@ -131,12 +133,9 @@ impl StateMachine {
         let mut responses = Vec::with_capacity(steps.len());
         for step in steps {
             responses.push(match step {
-                TxnStep::Put(put) => {
-                    let prev = self.write_put(index, put, fx);
-                    TxnStepReply::Put {
-                        prev_kv: if put.prev_kv { prev } else { None },
-                    }
-                }
+                TxnStep::Put(put) => TxnStepReply::Put {
+                    prev_kv: self.write_put(index, put, fx),
+                },
                 TxnStep::Delete(del) => {
                     let (deleted, prev_kvs) = self.write_delete(index, del, fx);
                     TxnStepReply::Deleted { deleted, prev_kvs }
