@@ -294,6 +294,21 @@ pub struct Applied {
     pub expired_sessions: Vec<u64>,
 }
 
+impl Applied {
+    /// The index and result alone: what the entry's proposer is answered with.
+    /// Watchers and lock waiters learn the effects elsewhere (the node
+    /// broadcasts every `Applied`), so the proposer's copy need not repeat them.
+    pub fn without_effects(&self) -> Applied {
+        Applied {
+            index: self.index,
+            result: self.result.clone(),
+            events: Vec::new(),
+            grants: Vec::new(),
+            expired_sessions: Vec::new(),
+        }
+    }
+}
+
 /// The answer to a range read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RangeResult {

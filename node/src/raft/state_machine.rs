@@ -272,7 +272,7 @@ impl RaftStateMachine<TypeConfig> for SmStore {
             }
             self.shared.applied_index.send_replace(index);
             if let Some(r) = responder {
-                r.send(applied.map(|a| (*a).clone()));
+                r.send(applied.map(|a| a.without_effects()));
                 timeline!("responded", index);
             }
         }
