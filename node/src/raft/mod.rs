@@ -414,13 +414,20 @@ impl Consensus {
         self.raft.metrics().borrow_watched().current_term
     }
 
-    /// The leader this node knows of, and where to reach it.
-    fn leader(&self) -> Option<(NodeId, Member)> {
+    /// The leader this node knows of, if it is a member this node can reach.
+    fn leader(&self) -> Option<NodeId> {
         let rx = self.raft.metrics();
         let m = rx.borrow_watched();
         let id = m.current_leader?;
-        let member = m.membership_config.membership().get_node(&id)?.clone();
-        Some((id, member))
+        m.membership_config.membership().get_node(&id)?;
+        Some(id)
+    }
+
+    /// Where to reach member `id`.
+    fn member(&self, id: NodeId) -> Option<Member> {
+        let rx = self.raft.metrics();
+        let m = rx.borrow_watched();
+        m.membership_config.membership().get_node(&id).cloned()
     }
 
     pub fn view(&self) -> RaftView {
@@ -484,9 +491,14 @@ impl Consensus {
         let mut backoff = Duration::from_millis(10);
         loop {
             let tried = self.leader();
-            let outcome = match &tried {
-                Some((l, _)) if *l == self.id => self.handle_forwarded(req.clone(), None).await,
-                Some((_, member)) => self.forward_to(member, &req).await,
+            let outcome = match tried {
+                Some(l) if l == self.id => self.handle_forwarded(req.clone(), None).await,
+                // Looked up only to forward: the common case, a write on the
+                // leader, copies no addresses.
+                Some(l) => match self.member(l) {
+                    Some(member) => self.forward_to(&member, &req).await,
+                    None => Err(ForwardError::NotLeader { leader: None }),
+                },
                 None => Err(ForwardError::NotLeader { leader: None }),
             };
             match outcome {
@@ -504,7 +516,6 @@ impl Consensus {
             }
             // Retry as soon as this node learns of another leader (an election
             // just ended), or after the backoff.
-            let tried = tried.map(|(id, _)| id);
             let _ = self
                 .raft
                 .wait(Some(backoff))
