@@ -1,5 +1,7 @@
 //! KV commands: put (with session binding and fencing guard), delete, txn.
 
+use std::sync::Arc;
+
 use crate::machine::{invalid, Effects, StateMachine};
 use crate::txn::{check_txn, evaluate};
 use crate::types::{
@@ -51,7 +53,7 @@ impl StateMachine {
         self.record(
             Event {
                 kind: EventKind::Put,
-                kv,
+                kv: Arc::new(kv),
             },
             fx,
         );

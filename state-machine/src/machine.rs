@@ -1,5 +1,7 @@
 //! The state machine: replicated time, expiry, dispatch, and reads.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::kv::KvStore;
@@ -215,14 +217,14 @@ impl StateMachine {
         self.record(
             Event {
                 kind: EventKind::Delete,
-                kv: KeyValue {
+                kv: Arc::new(KeyValue {
                     key: key.to_vec(),
                     value: Vec::new(),
                     create_revision: 0,
                     mod_revision: index,
                     version: 0,
                     session_id: 0,
-                },
+                }),
             },
             fx,
         );

@@ -6,6 +6,8 @@
 //! replicas that apply the same log serialize to the same bytes and report
 //! the same digest.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// One entry of the replicated log, as proposed by the leader.
@@ -158,10 +160,14 @@ pub enum EventKind {
 
 /// A change to one key. For a delete, `kv.value` is empty, `kv.version` is
 /// 0 and `kv.mod_revision` is the delete's revision.
+///
+/// The key-value is shared: one event is kept in the watch history and
+/// handed to live watchers, and copying its value for each was most of what
+/// recording it cost. (Encoded as the `KeyValue` itself.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub kind: EventKind,
-    pub kv: KeyValue,
+    pub kv: Arc<KeyValue>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

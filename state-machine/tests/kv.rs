@@ -315,7 +315,7 @@ fn put_events_carry_the_new_key_value() {
         applied.events,
         vec![Event {
             kind: EventKind::Put,
-            kv: kv("k", "v", 1, 1, 1)
+            kv: kv("k", "v", 1, 1, 1).into()
         }]
     );
     let refused = h.apply(put_op("", "v"));
