@@ -20,6 +20,17 @@ pub struct Entry {
     pub value: Option<Vec<u8>>,
 }
 
+/// A put as the store applies it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewVersion<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub session_id: u64,
+    pub revision: u64,
+    /// Copy the replaced value out (the put's `prev_kv`).
+    pub want_prev: bool,
+}
+
 /// The live version a put replaced. The value itself is there only if the
 /// put asked for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,15 +83,7 @@ impl KeyHistory {
         self.entries.back()
     }
 
-    fn put(
-        &mut self,
-        key: &[u8],
-        value: &[u8],
-        session_id: u64,
-        revision: u64,
-        want_prev: bool,
-        max_versions: u64,
-    ) -> (Option<Replaced>, KeyValue) {
+    fn put(&mut self, put: &NewVersion<'_>, max_versions: u64) -> (Option<Replaced>, KeyValue) {
         let replaced = self
             .latest()
             .filter(|e| e.value.is_some())
@@ -88,31 +91,31 @@ impl KeyHistory {
                 session_id: e.session_id,
                 create_revision: e.create_revision,
                 version: e.version,
-                kv: if want_prev {
-                    to_kv(key, e, false)
+                kv: if put.want_prev {
+                    to_kv(put.key, e, false)
                 } else {
                     None
                 },
             });
         let (create_revision, version) = match &replaced {
             Some(r) => (r.create_revision, r.version.saturating_add(1)),
-            None => (revision, 1),
+            None => (put.revision, 1),
         };
         self.entries.push_back(Entry {
-            mod_revision: revision,
+            mod_revision: put.revision,
             create_revision,
             version,
-            session_id,
-            value: Some(value.to_vec()),
+            session_id: put.session_id,
+            value: Some(put.value.to_vec()),
         });
         self.trim(max_versions);
         let kv = KeyValue {
-            key: key.to_vec(),
-            value: value.to_vec(),
+            key: put.key.to_vec(),
+            value: put.value.to_vec(),
             create_revision,
-            mod_revision: revision,
+            mod_revision: put.revision,
             version,
-            session_id,
+            session_id: put.session_id,
         };
         (replaced, kv)
     }
@@ -204,30 +207,26 @@ impl KvStore {
         Ok(RangeResult { kvs, more, count })
     }
 
-    /// Writes `value` at `revision`; returns what it replaced, if the key was
-    /// live, and the new value. The replaced value itself is copied out only
-    /// when `want_prev`: most puts do not ask for it.
-    pub fn put(
-        &mut self,
-        key: &[u8],
-        value: &[u8],
-        session_id: u64,
-        revision: u64,
-        want_prev: bool,
-    ) -> (Option<Replaced>, KeyValue) {
+    /// Writes a new version; returns what it replaced, if the key was live,
+    /// and the new value. The replaced value itself is copied out only when
+    /// `want_prev`: most puts do not ask for it.
+    pub fn put(&mut self, put: NewVersion<'_>) -> (Option<Replaced>, KeyValue) {
         let max_versions = self.max_versions;
         // An existing key (most puts) is found without copying it.
-        if let Some(history) = self.keys.get_mut(key) {
-            let (replaced, kv) =
-                history.put(key, value, session_id, revision, want_prev, max_versions);
+        if let Some(history) = self.keys.get_mut(put.key) {
+            let (replaced, kv) = history.put(&put, max_versions);
             if replaced.is_none() {
                 self.live_keys += 1;
             }
             return (replaced, kv);
         }
         let mut history = KeyHistory::default();
-        let (_, kv) = history.put(key, value, session_id, revision, false, max_versions);
-        self.keys.insert(key.to_vec(), history);
+        let fresh = NewVersion {
+            want_prev: false,
+            ..put
+        };
+        let (_, kv) = history.put(&fresh, max_versions);
+        self.keys.insert(put.key.to_vec(), history);
         self.live_keys += 1;
         (None, kv)
     }
@@ -316,22 +315,38 @@ impl KvStore {
 
 #[cfg(test)]
 mod tests {
-    use super::KvStore;
+    use super::{KvStore, NewVersion};
+
+    fn put<'a>(
+        key: &'a [u8],
+        value: &'a [u8],
+        session_id: u64,
+        revision: u64,
+        want_prev: bool,
+    ) -> NewVersion<'a> {
+        NewVersion {
+            key,
+            value,
+            session_id,
+            revision,
+            want_prev,
+        }
+    }
 
     #[test]
     fn a_put_copies_the_value_it_replaced_only_when_asked() {
         let mut kv = KvStore::default();
-        let (replaced, first) = kv.put(b"k", b"a", 7, 1, true);
+        let (replaced, first) = kv.put(put(b"k", b"a", 7, 1, true));
         assert!(replaced.is_none());
         assert_eq!((first.create_revision, first.version), (1, 1));
 
-        let (replaced, second) = kv.put(b"k", b"b", 0, 2, false);
+        let (replaced, second) = kv.put(put(b"k", b"b", 0, 2, false));
         let r = replaced.expect("the live value was replaced");
         assert_eq!((r.session_id, r.create_revision, r.version), (7, 1, 1));
         assert_eq!(r.kv, None);
         assert_eq!((second.create_revision, second.version), (1, 2));
 
-        let (replaced, _) = kv.put(b"k", b"c", 0, 3, true);
+        let (replaced, _) = kv.put(put(b"k", b"c", 0, 3, true));
         let prev = replaced.and_then(|r| r.kv).expect("asked for");
         assert_eq!((prev.value.as_slice(), prev.mod_revision), (&b"b"[..], 2));
         assert_eq!(kv.live_keys, 1);
@@ -340,10 +355,10 @@ mod tests {
     #[test]
     fn a_put_after_a_tombstone_starts_a_new_generation() {
         let mut kv = KvStore::default();
-        kv.put(b"k", b"a", 0, 1, false);
+        kv.put(put(b"k", b"a", 0, 1, false));
         assert!(kv.delete(b"k", 2).is_some());
         assert_eq!(kv.live_keys, 0);
-        let (replaced, kv3) = kv.put(b"k", b"b", 0, 3, true);
+        let (replaced, kv3) = kv.put(put(b"k", b"b", 0, 3, true));
         assert!(replaced.is_none(), "a tombstone is not a live value");
         assert_eq!((kv3.create_revision, kv3.version), (3, 1));
         assert_eq!(kv.live_keys, 1);

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::kv::NewVersion;
 use crate::machine::{invalid, Effects, StateMachine};
 use crate::txn::{check_txn, evaluate};
 use crate::types::{
@@ -33,12 +34,16 @@ impl StateMachine {
         Ok(())
     }
 
-    /// Writes a checked put; returns the previous live value.
-    /// Writes `put`; returns the value it replaced if the put asked for it.
+    /// Writes a checked put; returns the value it replaced if the put asked
+    /// for it (`prev_kv`).
     fn write_put(&mut self, index: u64, put: &PutOp, fx: &mut Effects) -> Option<KeyValue> {
-        let (replaced, kv) = self
-            .kv
-            .put(&put.key, &put.value, put.session_id, index, put.prev_kv);
+        let (replaced, kv) = self.kv.put(NewVersion {
+            key: &put.key,
+            value: &put.value,
+            session_id: put.session_id,
+            revision: index,
+            want_prev: put.prev_kv,
+        });
         let old_session = replaced.as_ref().map_or(0, |r| r.session_id);
         if old_session != put.session_id && old_session != 0 {
             if let Some(s) = self.sessions.get_mut(old_session) {
