@@ -11,7 +11,7 @@
 # scripts), PAIRS (0; N runs PAIR_ROWS, default the three put rows, N more times afterwards,
 # each row on a fresh cluster of one system and then of the other, the order alternating from
 # pair to pair; `aegis-bench pairs` then prints each pair's ratio and their median).
-# PAIR_WARMUP (0; N puts N seconds at 64 clients into each fresh pair cluster before its row,
+# PAIR_WARMUP (0; N: N seconds of puts at 64 clients into each fresh pair cluster before its row,
 # not measured, so both systems are measured warm: files grown, caches and heaps sized).
 # Each load row also records the host's steal time during it (DIR/ROW.steal).
 set -euo pipefail

@@ -21,7 +21,7 @@ pub struct Entry {
 }
 
 /// A put as the store applies it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct NewVersion<'a> {
     pub key: &'a [u8],
     pub value: &'a [u8],
@@ -220,12 +220,9 @@ impl KvStore {
             }
             return (replaced, kv);
         }
+        // A new key replaces nothing, asked or not.
         let mut history = KeyHistory::default();
-        let fresh = NewVersion {
-            want_prev: false,
-            ..put
-        };
-        let (_, kv) = history.put(&fresh, max_versions);
+        let (_, kv) = history.put(&put, max_versions);
         self.keys.insert(put.key.to_vec(), history);
         self.live_keys += 1;
         (None, kv)
