@@ -2,6 +2,13 @@ use std::num::NonZeroUsize;
 
 use clap::Parser;
 
+/// jemalloc, not the system allocator: under load a leader allocates in bursts (a batch
+/// of calls decoded, answered and freed together) that overflow glibc's small per-thread
+/// cache into its locked, coalescing paths (docs/adr/0017-node-allocator.md).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     let args = aegis_node::cli::Args::parse();
     match runtime(args.worker_threads) {
