@@ -4,7 +4,8 @@
 # nodes), iproute2 (network-namespace fault tests), iptables (their delay
 # and loss steps on kernels without the netem qdisc) and protobuf-compiler (the
 # bench's etcd-client compiles etcd's protos with protoc; our own protos use
-# protox and need no protoc).
+# protox and need no protoc), and a C compiler and make (the node's allocator,
+# jemalloc, is built from source: docs/adr/0017-node-allocator.md).
 set -euo pipefail
 need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
@@ -12,6 +13,8 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v tc >/dev/null 2>&1 || need+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+command -v cc >/dev/null 2>&1 || need+=(gcc)
+command -v make >/dev/null 2>&1 || need+=(make)
 # etcd's protos import Google's well-known types, which Debian ships apart from protoc.
 [ -f /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)
 if [ ${#need[@]} -gt 0 ]; then
