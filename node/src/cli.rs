@@ -43,6 +43,15 @@ pub struct Args {
     /// should each get their share of it, at least 1 (docs/adr/0015).
     #[arg(long, env = "AEGIS_WORKER_THREADS")]
     pub worker_threads: Option<NonZeroUsize>,
+    /// Nice value of the thread that fdatasyncs the log (-20..=19; 0 leaves
+    /// it at the process's). Every write waits for that thread, and it uses
+    /// little CPU: ahead of the runtime's workers it starts each sync as soon
+    /// as it is woken. Raising it needs CAP_SYS_NICE; without that the node
+    /// says so once and runs on (docs/adr/0018).
+    #[arg(long, env = "AEGIS_WAL_FLUSHER_NICE", default_value_t = -10,
+          allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-20..=19))]
+    pub wal_flusher_nice: i32,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -118,6 +127,35 @@ mod tests {
         );
         assert!(parse(&["--worker-threads=0"]).is_err());
         assert!(parse(&["--worker-threads=many"]).is_err());
+    }
+
+    #[test]
+    fn wal_flusher_nice_defaults_high_and_is_bounded() {
+        let base = [
+            "aegis-node",
+            "--id=1",
+            "--data-dir=d",
+            "--peer-addr=p",
+            "--client-addr=c",
+            "--metrics-addr=m",
+        ];
+        let parse = |extra: &[&str]| Args::try_parse_from(base.iter().chain(extra));
+        assert_eq!(parse(&[]).map(|a| a.wal_flusher_nice).ok(), Some(-10));
+        assert_eq!(
+            parse(&["--wal-flusher-nice", "-5"])
+                .map(|a| a.wal_flusher_nice)
+                .ok(),
+            Some(-5)
+        );
+        assert_eq!(
+            parse(&["--wal-flusher-nice=0"])
+                .map(|a| a.wal_flusher_nice)
+                .ok(),
+            Some(0)
+        );
+        assert!(parse(&["--wal-flusher-nice=-21"]).is_err());
+        assert!(parse(&["--wal-flusher-nice=20"]).is_err());
+        assert!(parse(&["--wal-flusher-nice=high"]).is_err());
     }
 
     #[test]

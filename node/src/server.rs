@@ -87,6 +87,7 @@ pub async fn run(
         incarnation,
         config: &config,
         metrics: metrics.clone(),
+        wal_flusher_nice: args.wal_flusher_nice,
     })
     .await?;
 

@@ -100,6 +100,8 @@ pub struct StartOptions<'a> {
     pub incarnation: u64,
     pub config: &'a ClusterConfig,
     pub metrics: Metrics,
+    /// Nice value of the log's flusher thread; 0 leaves it as it is.
+    pub wal_flusher_nice: i32,
 }
 
 pub struct Consensus {
@@ -216,7 +218,8 @@ impl Consensus {
 
         let wal = Wal::open(&opts.data_dir.join("wal"), WalOptions::default())
             .with_context(|| format!("opening the log under {}", opts.data_dir.display()))?;
-        let log = LogStore::new(wal, opts.metrics.clone()).context("starting the log flusher")?;
+        let log = LogStore::new(wal, opts.metrics.clone(), opts.wal_flusher_nice)
+            .context("starting the log flusher")?;
         let sm = SmStore::open(&opts.data_dir.join("snapshot"), opts.metrics.clone())
             .with_context(|| format!("opening the snapshot under {}", opts.data_dir.display()))?;
         let shared = sm.shared();

@@ -330,6 +330,7 @@ mod tests {
             incarnation: 7,
             config: &config,
             metrics: Metrics::new(),
+            wal_flusher_nice: 0,
         })
         .await
         .unwrap();
