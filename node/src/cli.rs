@@ -45,9 +45,9 @@ pub struct Args {
     pub worker_threads: Option<NonZeroUsize>,
     /// Nice value of the thread that fdatasyncs the log (-20..=19; 0 leaves
     /// it at the process's). Every write waits for that thread, and it uses
-    /// little CPU: ahead of the runtime's workers it starts each sync as soon
-    /// as it is woken. Raising it needs CAP_SYS_NICE; without that the node
-    /// says so once and runs on (docs/adr/0018).
+    /// little CPU: ahead of the runtime's workers, its syncs do not wait for
+    /// a busy core. Raising it needs CAP_SYS_NICE; without that the node says
+    /// so once and runs on (docs/adr/0018).
     #[arg(long, env = "AEGIS_WAL_FLUSHER_NICE", default_value_t = -10,
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(i32).range(-20..=19))]
