@@ -99,6 +99,19 @@ pub fn parse_members(s: &str) -> Result<BTreeMap<NodeId, Member>, MembersError> 
 mod tests {
     use super::*;
 
+    /// The required arguments and then `extra`.
+    fn parse(extra: &[&str]) -> Result<Args, clap::Error> {
+        let required = [
+            "aegis-node",
+            "--id=1",
+            "--data-dir=d",
+            "--peer-addr=p",
+            "--client-addr=c",
+            "--metrics-addr=m",
+        ];
+        Args::try_parse_from(required.iter().chain(extra))
+    }
+
     #[test]
     fn parses_members() {
         let m = parse_members("1=127.0.0.1:7501/127.0.0.1:7401, 2=h:2/h:3").unwrap();
@@ -109,15 +122,6 @@ mod tests {
 
     #[test]
     fn worker_threads_is_optional_and_positive() {
-        let base = [
-            "aegis-node",
-            "--id=1",
-            "--data-dir=d",
-            "--peer-addr=p",
-            "--client-addr=c",
-            "--metrics-addr=m",
-        ];
-        let parse = |extra: &[&str]| Args::try_parse_from(base.iter().chain(extra));
         assert_eq!(parse(&[]).map(|a| a.worker_threads).ok(), Some(None));
         assert_eq!(
             parse(&["--worker-threads=3"])
@@ -131,15 +135,6 @@ mod tests {
 
     #[test]
     fn wal_flusher_nice_defaults_high_and_is_bounded() {
-        let base = [
-            "aegis-node",
-            "--id=1",
-            "--data-dir=d",
-            "--peer-addr=p",
-            "--client-addr=c",
-            "--metrics-addr=m",
-        ];
-        let parse = |extra: &[&str]| Args::try_parse_from(base.iter().chain(extra));
         assert_eq!(parse(&[]).map(|a| a.wal_flusher_nice).ok(), Some(-10));
         assert_eq!(
             parse(&["--wal-flusher-nice", "-5"])
