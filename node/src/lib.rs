@@ -11,7 +11,7 @@ pub mod cli;
 pub mod metrics;
 pub mod raft;
 pub mod server;
-pub mod thread_priority;
+mod thread_priority;
 mod ticker;
 
 /// Request validation and conversion for the fuzz targets (fuzz/); not an
