@@ -218,7 +218,7 @@ impl Consensus {
 
         let wal = Wal::open(&opts.data_dir.join("wal"), WalOptions::default())
             .with_context(|| format!("opening the log under {}", opts.data_dir.display()))?;
-        let log = LogStore::new(wal, opts.metrics.clone(), opts.wal_flusher_nice)
+        let log = LogStore::new(wal, opts.metrics.clone(), opts.wal_flusher_nice, opts.id)
             .context("starting the log flusher")?;
         let sm = SmStore::open(&opts.data_dir.join("snapshot"), opts.metrics.clone())
             .with_context(|| format!("opening the snapshot under {}", opts.data_dir.display()))?;
