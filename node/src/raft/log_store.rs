@@ -265,18 +265,10 @@ impl LogStore {
     /// Called with nothing queued or syncing, so every earlier callback has
     /// been reported and they stay in order.
     fn sync_here(&self, wal: &mut Wal, callback: IOFlushed<TypeConfig>) -> io::Result<()> {
-        let Some(point) = wal.sync_point() else {
-            callback.io_completed(Ok(()));
-            return Ok(());
-        };
-        timeline!("fsync_start", 1);
-        match point.sync() {
+        match measured_sync(wal.sync_point(), &self.metrics, 1) {
             Ok(took) => {
-                timeline!("fsync_end", 0);
-                failpoint!("log_store::append::after");
-                self.metrics.observe_fsync(took.as_secs_f64());
                 // A poisoned queue fails the next push, which reports it.
-                let _ = self.flush.synced(took, false);
+                let _ = self.flush.synced(took);
                 callback.io_completed(Ok(()));
                 Ok(())
             }
@@ -318,19 +310,23 @@ impl FlushQueue {
                 .is_none_or(|(ended, took)| ended.elapsed() >= took * 2))
     }
 
-    /// Records a sync that just ended; `by_flusher` once the flusher has
-    /// reported its callbacks.
-    fn synced(&self, took: Duration, by_flusher: bool) -> io::Result<()> {
+    /// Records a sync that just ended on an appending thread.
+    fn synced(&self, took: Duration) -> io::Result<()> {
         let mut state = self.state.lock().map_err(|_| queue_poisoned())?;
         state.last_sync = Some((Instant::now(), took));
-        if by_flusher {
-            state.syncing = false;
-        }
+        Ok(())
+    }
+
+    /// Records the flusher's sync, once it has reported the callbacks it took.
+    fn flusher_done(&self, took: Duration) -> io::Result<()> {
+        let mut state = self.state.lock().map_err(|_| queue_poisoned())?;
+        state.last_sync = Some((Instant::now(), took));
+        state.syncing = false;
         Ok(())
     }
 
     /// Waits up to `patience` for callbacks and takes all of them; the
-    /// flusher reports them before it calls [`synced`](Self::synced).
+    /// flusher reports them before it calls [`flusher_done`](Self::flusher_done).
     fn take(&self, patience: Duration) -> Vec<IOFlushed<TypeConfig>> {
         let Ok(mut state) = self.state.lock() else {
             return Vec::new();
@@ -383,9 +379,28 @@ fn flusher(wal: Arc<Mutex<Wal>>, queue: Weak<FlushQueue>, metrics: Metrics) {
         // above are all reported.
         if let Some(q) = queue.upgrade() {
             // A poisoned queue fails the next push, which reports it.
-            let _ = q.synced(took, true);
+            let _ = q.flusher_done(took);
         }
     }
+}
+
+/// fdatasyncs up to `point` (nothing to do without one) for `callbacks`
+/// appends, with its metric, timeline marks and fault site.
+#[cfg_attr(not(feature = "timeline"), allow(unused_variables))]
+fn measured_sync(
+    point: Option<aegis_wal::SyncPoint>,
+    metrics: &Metrics,
+    callbacks: usize,
+) -> Result<Duration, aegis_wal::WalError> {
+    timeline!("fsync_start", callbacks);
+    let took = match point {
+        Some(p) => p.sync()?,
+        None => Duration::ZERO,
+    };
+    metrics.observe_fsync(took.as_secs_f64());
+    timeline!("fsync_end", 0);
+    failpoint!("log_store::append::after");
+    Ok(took)
 }
 
 /// One group commit: fdatasyncs what is written and reports `batch`; returns
@@ -395,7 +410,6 @@ fn sync_and_report(
     batch: Vec<IOFlushed<TypeConfig>>,
     metrics: &Metrics,
 ) -> Duration {
-    timeline!("fsync_start", batch.len());
     // Every write whose callback is in `batch` happened before this point.
     let point = match wal.lock() {
         Ok(w) => w.sync_point(),
@@ -404,15 +418,8 @@ fn sync_and_report(
             return Duration::ZERO;
         }
     };
-    let synced = match point {
-        Some(p) => p.sync(),
-        None => Ok(Duration::ZERO),
-    };
-    match synced {
+    match measured_sync(point, metrics, batch.len()) {
         Ok(took) => {
-            metrics.observe_fsync(took.as_secs_f64());
-            timeline!("fsync_end", 0);
-            failpoint!("log_store::append::after");
             for cb in batch {
                 cb.io_completed(Ok(()));
             }
@@ -538,9 +545,9 @@ mod tests {
         assert!(!q.quiet().expect("quiet"), "a callback is queued");
         assert_eq!(q.take(Duration::ZERO).len(), 1);
         assert!(!q.quiet().expect("quiet"), "the flusher is syncing");
-        q.synced(Duration::from_secs(3600), true).expect("synced");
+        q.flusher_done(Duration::from_secs(3600)).expect("done");
         assert!(!q.quiet().expect("quiet"), "the last sync ended just now");
-        q.synced(Duration::ZERO, true).expect("synced");
+        q.flusher_done(Duration::ZERO).expect("done");
         assert!(q.quiet().expect("quiet"), "the flusher is idle again");
     }
 
