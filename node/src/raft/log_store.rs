@@ -582,14 +582,20 @@ mod tests {
         )
     }
 
+    /// A fresh log of node 1, with its directory.
+    fn log_of_node_1() -> (TempDir, LogStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wal = Wal::open(&dir.path().join("wal"), WalOptions::default()).expect("wal");
+        let log = LogStore::new(wal, Metrics::new(), 0, 1).expect("log store");
+        (dir, log)
+    }
+
     /// A follower's append that comes alone is durable when `append`
     /// returns: it was synced on the calling thread, not handed to the
     /// flusher.
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn a_followers_lone_append_is_synced_before_append_returns() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let wal = Wal::open(&dir.path().join("wal"), WalOptions::default()).expect("wal");
-        let mut log = LogStore::new(wal, Metrics::new(), 0, 1).expect("log store");
+        let (_dir, mut log) = log_of_node_1();
         let (tx, mut rx) = {
             use openraft::type_config::TypeConfigExt;
             TypeConfig::oneshot()
@@ -635,9 +641,7 @@ mod tests {
     }
 
     async fn leaders_lone_append() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let wal = Wal::open(&dir.path().join("wal"), WalOptions::default()).expect("wal");
-        let mut log = LogStore::new(wal, Metrics::new(), 0, 1).expect("log store");
+        let (_dir, mut log) = log_of_node_1();
         let (tx, mut rx) = {
             use openraft::type_config::TypeConfigExt;
             TypeConfig::oneshot()
