@@ -9,8 +9,8 @@
 //!
 //! Events: `put_in` / `put_out` (the KV handler), `propose` / `written`
 //! (around openraft's `client_write`), `append` (log write, first index),
-//! `fsync_start` / `fsync_end` (the flusher, or a follower's worker syncing a
-//! lone append), `send` / `reply` (an append to
+//! `fsync_start` / `fsync_end` (the flusher, or a worker syncing a quiet
+//! node's lone append), `send` / `reply` (an append to
 //! and a reply from follower n), `hold` (an append that only moves the
 //! commit index reaches follower n's stream: on the leader, the moment
 //! openraft has seen a write commit), `f_recv` / `f_reply` (a follower's
