@@ -19,6 +19,7 @@
 //! that one append carries everything written meanwhile.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -74,6 +75,9 @@ pub struct Session {
     timeout: Duration,
     /// Learns each reply's latency; says whether appends must be spaced out.
     pacer: Arc<Pacer>,
+    /// An append went unanswered past the timeout: the connection may be
+    /// stuck (see `PeerConnection::open_append_stream`).
+    stalled: AtomicBool,
 }
 
 impl Session {
@@ -85,6 +89,7 @@ impl Session {
             failed: Mutex::new(None),
             timeout,
             pacer,
+            stalled: AtomicBool::new(false),
         })
     }
 
@@ -115,6 +120,11 @@ impl Session {
             }
             None => Carried::default(),
         }
+    }
+
+    /// An append of this session went unanswered past the timeout.
+    pub fn stalled(&self) -> bool {
+        self.stalled.load(Ordering::Relaxed)
     }
 
     /// True when the oldest unanswered append has waited past the timeout.
@@ -327,10 +337,13 @@ pub fn replies(
                 Ok(Err(status)) => Err(status_error(session.target, status)),
                 // Quiet while nothing is asked is fine: the leader has nothing to send.
                 Err(_) if !session.overdue() => continue,
-                Err(_) => Err(RPCError::Unreachable(Unreachable::from_string(format!(
-                    "peer {}: no reply to an append within {:?}",
-                    session.target, session.timeout
-                )))),
+                Err(_) => {
+                    session.stalled.store(true, Ordering::Relaxed);
+                    Err(RPCError::Unreachable(Unreachable::from_string(format!(
+                        "peer {}: no reply to an append within {:?}",
+                        session.target, session.timeout
+                    ))))
+                }
             };
             if reply.is_err() {
                 session.pacer.failed(session.target);

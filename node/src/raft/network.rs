@@ -66,9 +66,9 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
             target,
             rpc_timeout: self.connect_timeout,
             expected_incarnation: node.incarnation,
-            client: channel(&node.peer_addr, self.connect_timeout)
-                .map(RaftPeerClient::new)
-                .map_err(|e| e.to_string()),
+            client: connect(&node.peer_addr, self.connect_timeout),
+            addr: node.peer_addr.clone(),
+            last_stream: None,
             stream_refused: None,
             pacer: Arc::clone(&self.pacer),
         }
@@ -87,9 +87,19 @@ pub struct PeerConnection {
     /// answering from an empty log.
     expected_incarnation: u64,
     client: Result<RaftPeerClient<Channel>, String>,
+    /// The target's peer address, to connect again.
+    addr: String,
+    /// The last `AppendStream` session; whether it stalled.
+    last_stream: Option<Arc<append_stream::Session>>,
     /// When the target last answered UNIMPLEMENTED to `AppendStream`.
     stream_refused: Option<Instant>,
     pacer: Arc<Pacer>,
+}
+
+fn connect(addr: &str, timeout: Duration) -> Result<RaftPeerClient<Channel>, String> {
+    channel(addr, timeout)
+        .map(RaftPeerClient::new)
+        .map_err(|e| e.to_string())
 }
 
 impl Drop for PeerConnection {
@@ -179,8 +189,12 @@ impl PeerConnection {
         S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
     {
         let timeout = option.hard_ttl().max(self.rpc_timeout);
+        if self.last_stream.as_ref().is_some_and(|s| s.stalled()) {
+            self.reconnect("an append went unanswered");
+        }
         let mut client = self.client()?;
         let session = append_stream::Session::new(self.target, timeout, Arc::clone(&self.pacer));
+        self.last_stream = Some(Arc::clone(&session));
         let mut request = tonic::Request::new(append_stream::requests(input, Arc::clone(&session)));
         expect_incarnation(&mut request, self.expected_incarnation);
         let opened = match tokio::time::timeout(timeout, client.append_stream(request)).await {
@@ -188,6 +202,7 @@ impl PeerConnection {
             Err(_) => {
                 session.close();
                 self.pacer.failed(self.target);
+                self.reconnect("AppendStream was not answered");
                 return Err(RPCError::Unreachable(Unreachable::from_string(format!(
                     "peer {}: AppendStream not answered within {timeout:?}",
                     self.target
@@ -210,6 +225,24 @@ impl PeerConnection {
                 Err(status_error(self.target, s))
             }
         }
+    }
+}
+
+impl PeerConnection {
+    /// Replaces the connection with a new one. A TCP connection that lost
+    /// packets while a partition lasted can stay silent for seconds after it
+    /// heals, its retransmissions backed off; the HTTP/2 keep-alive would
+    /// only notice after ~30 s. A fresh connection starts without that
+    /// backlog. Only replication that timed out at `raft.rpc-timeout-ms`
+    /// (1 s by default) gets here, so a slow but live peer reconnects at
+    /// most once a timeout.
+    fn reconnect(&mut self, why: &str) {
+        tracing::info!(
+            peer = self.target,
+            "{why} within the RPC timeout; connecting again"
+        );
+        self.client = connect(&self.addr, self.rpc_timeout);
+        self.last_stream = None;
     }
 }
 
