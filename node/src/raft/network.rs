@@ -179,6 +179,22 @@ pub fn is_incarnation_mismatch(s: &tonic::Status) -> bool {
 type Replies<'s> = BoxStream<'s, Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>>;
 
 impl PeerConnection {
+    /// Replaces the connection with a new one. A TCP connection that lost
+    /// packets while a partition lasted can stay silent for seconds after it
+    /// heals, its retransmissions backed off; the HTTP/2 keep-alive would
+    /// only notice after ~30 s. A fresh connection starts without that
+    /// backlog. Only replication that timed out at `raft.rpc-timeout-ms`
+    /// (1 s by default) gets here, so a slow but live peer reconnects at
+    /// most once a timeout.
+    fn reconnect(&mut self, why: &str) {
+        tracing::info!(
+            peer = self.target,
+            "{why} within the RPC timeout; connecting again"
+        );
+        self.client = connect(&self.addr, self.rpc_timeout);
+        self.last_stream = None;
+    }
+
     /// Opens an `AppendStream` to the target (see `append_stream`).
     async fn open_append_stream<S>(
         &mut self,
@@ -225,24 +241,6 @@ impl PeerConnection {
                 Err(status_error(self.target, s))
             }
         }
-    }
-}
-
-impl PeerConnection {
-    /// Replaces the connection with a new one. A TCP connection that lost
-    /// packets while a partition lasted can stay silent for seconds after it
-    /// heals, its retransmissions backed off; the HTTP/2 keep-alive would
-    /// only notice after ~30 s. A fresh connection starts without that
-    /// backlog. Only replication that timed out at `raft.rpc-timeout-ms`
-    /// (1 s by default) gets here, so a slow but live peer reconnects at
-    /// most once a timeout.
-    fn reconnect(&mut self, why: &str) {
-        tracing::info!(
-            peer = self.target,
-            "{why} within the RPC timeout; connecting again"
-        );
-        self.client = connect(&self.addr, self.rpc_timeout);
-        self.last_stream = None;
     }
 }
 
