@@ -313,7 +313,7 @@ async fn sync_deferred(wal: Arc<Mutex<Wal>>, flush: Arc<FlushQueue>, metrics: Me
         return;
     };
     let took = sync_and_report(&wal, vec![callback], &metrics);
-    let _ = flush.flusher_done(took);
+    let _ = flush.sync_done(took);
 }
 
 fn queue_poisoned() -> io::Error {
@@ -372,9 +372,9 @@ impl FlushQueue {
         Ok(())
     }
 
-    /// Records the flusher's (or a worker's) sync, once it has reported the
-    /// callbacks it took.
-    fn flusher_done(&self, took: Duration) -> io::Result<()> {
+    /// Records the sync of the callbacks the flusher (or a worker) took, once
+    /// it has reported them.
+    fn sync_done(&self, took: Duration) -> io::Result<()> {
         let mut state = self.state.lock().map_err(|_| queue_poisoned())?;
         state.last_sync = Some((Instant::now(), took));
         state.syncing = false;
@@ -385,7 +385,7 @@ impl FlushQueue {
     }
 
     /// Waits up to `patience` for callbacks and takes all of them; the
-    /// flusher reports them before it calls [`flusher_done`](Self::flusher_done).
+    /// flusher reports them before it calls [`sync_done`](Self::sync_done).
     fn take(&self, patience: Duration) -> Vec<IOFlushed<TypeConfig>> {
         let Ok(mut state) = self.state.lock() else {
             return Vec::new();
@@ -396,17 +396,14 @@ impl FlushQueue {
                 Err(_) => return Vec::new(),
             };
         }
-        // A worker is syncing a deferred append: what queued meanwhile waits for it.
-        if state.syncing {
-            return Vec::new();
-        }
-        if state.waiting.is_empty() {
+        // While a worker syncs a deferred append, what queued meanwhile waits for it.
+        if state.syncing || state.waiting.is_empty() {
             return Vec::new();
         }
         // A deferred append is older than everything queued after it.
         let mut batch: Vec<_> = state.deferred.take().into_iter().collect();
         batch.append(&mut state.waiting);
-        state.syncing = !batch.is_empty();
+        state.syncing = true;
         batch
     }
 }
@@ -447,7 +444,7 @@ fn flusher(wal: Arc<Mutex<Wal>>, queue: Weak<FlushQueue>, metrics: Metrics) {
         // above are all reported.
         if let Some(q) = queue.upgrade() {
             // A poisoned queue fails the next push, which reports it.
-            let _ = q.flusher_done(took);
+            let _ = q.sync_done(took);
         }
     }
 }
@@ -619,9 +616,9 @@ mod tests {
         assert!(!q.quiet().expect("quiet"), "a callback is queued");
         assert_eq!(q.take(Duration::ZERO).len(), 1);
         assert!(!q.quiet().expect("quiet"), "the flusher is syncing");
-        q.flusher_done(Duration::from_secs(3600)).expect("done");
+        q.sync_done(Duration::from_secs(3600)).expect("done");
         assert!(!q.quiet().expect("quiet"), "the last sync ended just now");
-        q.flusher_done(Duration::ZERO).expect("done");
+        q.sync_done(Duration::ZERO).expect("done");
         assert!(q.quiet().expect("quiet"), "the flusher is idle again");
         q.defer(IOFlushed::noop()).expect("defer");
         assert!(!q.quiet().expect("quiet"), "an append is deferred");
