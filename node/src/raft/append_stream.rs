@@ -76,7 +76,7 @@ pub struct Session {
     /// Learns each reply's latency; says whether appends must be spaced out.
     pacer: Arc<Pacer>,
     /// An append went unanswered past the timeout: the connection may be
-    /// stuck (see `PeerConnection::open_append_stream`).
+    /// stuck (see `PeerConnection::reconnect`).
     stalled: AtomicBool,
 }
 
