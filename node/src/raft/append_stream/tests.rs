@@ -1,3 +1,4 @@
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -126,6 +127,11 @@ async fn connect_paced(
     rpc_timeout: Duration,
     pacer: Arc<Pacer>,
 ) -> impl RaftNetworkV2<TypeConfig> {
+    connect_to(serve(peer).await, rpc_timeout, pacer).await
+}
+
+/// Serves `peer` on a loopback port.
+async fn serve(peer: FakePeer) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
@@ -134,6 +140,15 @@ async fn connect_paced(
             .add_service(RaftPeerServer::new(peer))
             .serve_with_incoming(incoming),
     );
+    addr
+}
+
+/// A leader's connection to the peer at `addr`, as follower 2.
+async fn connect_to(
+    addr: SocketAddr,
+    rpc_timeout: Duration,
+    pacer: Arc<Pacer>,
+) -> impl RaftNetworkV2<TypeConfig> {
     let member = Member {
         peer_addr: addr.to_string(),
         ..Member::default()
@@ -533,4 +548,125 @@ async fn a_lone_append_goes_as_one_call() {
     assert_eq!(acks(&mut conn, 1).await, acked_up_to(1));
     assert_eq!(peer.unary.load(Ordering::SeqCst), 1);
     assert_eq!(peer.streamed.load(Ordering::SeqCst), 0);
+}
+
+/// A TCP relay in front of a peer. `freeze` turns every connection open
+/// at that moment into a black hole: bytes on it are read and dropped both
+/// ways, as on a link whose retransmissions backed off during a partition
+/// that has since healed. Connections made later relay as usual.
+struct Relay {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    /// Connections numbered below this are frozen.
+    frozen_below: Arc<AtomicUsize>,
+}
+
+impl Relay {
+    async fn start(to: SocketAddr) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay = Relay {
+            addr: listener.local_addr().unwrap(),
+            accepted: Arc::default(),
+            frozen_below: Arc::default(),
+        };
+        let (accepted, frozen_below) =
+            (Arc::clone(&relay.accepted), Arc::clone(&relay.frozen_below));
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let n = accepted.fetch_add(1, Ordering::SeqCst);
+                let Ok(outbound) = tokio::net::TcpStream::connect(to).await else {
+                    continue;
+                };
+                let (in_read, in_write) = inbound.into_split();
+                let (out_read, out_write) = outbound.into_split();
+                let frozen = move |f: &Arc<AtomicUsize>| n < f.load(Ordering::SeqCst);
+                let f = Arc::clone(&frozen_below);
+                tokio::spawn(pump(in_read, out_write, move || frozen(&f)));
+                let f = Arc::clone(&frozen_below);
+                tokio::spawn(pump(out_read, in_write, move || frozen(&f)));
+            }
+        });
+        relay
+    }
+
+    fn freeze(&self) {
+        self.frozen_below
+            .store(self.accepted.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
+    fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: impl Fn() -> bool,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n @ 1..) = from.read(&mut buf).await {
+        if !frozen() && to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A leader's connection to a default fake peer through a relay.
+async fn relayed(rpc_timeout: Duration) -> (Relay, impl RaftNetworkV2<TypeConfig>) {
+    let relay = Relay::start(serve(FakePeer::default()).await).await;
+    let pacer = Arc::new(Pacer::new(Duration::ZERO, 256));
+    let conn = connect_to(relay.addr, rpc_timeout, pacer).await;
+    (relay, conn)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_unanswered_append_the_next_stream_uses_a_new_connection() {
+    let timeout = Duration::from_millis(400);
+    let (relay, mut conn) = relayed(timeout).await;
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let mut replies = conn
+        .stream_append(rx, RPCOption::new(timeout))
+        .await
+        .expect("stream opens");
+    tx.unbounded_send(append(0, &[1])).unwrap();
+    let first = replies.next().await.map(|r| matched(vec![r]));
+    assert_eq!(first, Some(vec![Ok(1)]));
+
+    relay.freeze();
+    tx.unbounded_send(append(1, &[2])).unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(10), replies.next())
+        .await
+        .expect("the leader gives up on the frozen connection");
+    assert!(
+        matches!(second, Some(Err(RPCError::Unreachable(_)))),
+        "{second:?}"
+    );
+    drop(replies);
+
+    // Without a new connection the next stream would open on the frozen
+    // one and time out in turn.
+    assert_eq!(acks(&mut conn, 3).await, acked_up_to(3));
+    assert_eq!(relay.connections(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_unanswered_stream_open_the_next_uses_a_new_connection() {
+    let timeout = Duration::from_millis(400);
+    let (relay, mut conn) = relayed(timeout).await;
+    assert_eq!(acks(&mut conn, 2).await, acked_up_to(2));
+
+    relay.freeze();
+    let opened = conn
+        .stream_append(appends(2), RPCOption::new(timeout))
+        .await
+        .map(|_| ());
+    assert!(
+        matches!(opened, Err(RPCError::Unreachable(_))),
+        "{opened:?}"
+    );
+
+    assert_eq!(acks(&mut conn, 3).await, acked_up_to(3));
+    assert_eq!(relay.connections(), 2);
 }
