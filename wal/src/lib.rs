@@ -5,7 +5,8 @@
 //!   commit), so callers should batch. [`Wal::append_unsynced`] + [`Wal::sync_point`] split
 //!   the two so one fdatasync, taken outside the writer's lock, can cover many appends.
 //! - Truncate and purge are records in the log, so replay rebuilds the exact state. Purge also
-//!   deletes whole segment files whose entries are all purged.
+//!   removes whole segment files whose entries are all purged: renamed to `.purged`, then
+//!   shrunk and removed on a thread of their own (see `reclaim`).
 //! - Recovery: a torn tail of the last segment (partial frame, or damaged final frame) is cut
 //!   off and reported in [`Wal::recovery`]; any other damage fails [`Wal::open`] with
 //!   [`WalError::Corrupt`] instead of silently losing acknowledged entries.
@@ -14,14 +15,15 @@
 //! - Single writer: one process, one `Wal`; wrap it in a mutex or a dedicated thread. Opening
 //!   the same directory twice at once is not detected.
 //!
-//! Layout of `dir`: `<20-digit first index>.wal` segment files, and `meta/<name>` small values
-//! written atomically by [`Wal::put_meta`].
+//! Layout of `dir`: `<20-digit first index>.wal` segment files, `<same>.purged` files on their
+//! way out, and `meta/<name>` small values written atomically by [`Wal::put_meta`].
 
 mod error;
 mod frame;
 mod fsutil;
 mod log_state;
 mod meta;
+mod reclaim;
 mod segment;
 mod wal;
 

@@ -10,6 +10,7 @@ use crate::frame::{Record, HEADER_LEN, MAX_PAYLOAD};
 use crate::fsutil;
 use crate::log_state::LogState;
 use crate::meta::MetaStore;
+use crate::reclaim;
 use crate::segment::{self, MAGIC};
 
 /// Tuning knobs for [`Wal::open`].
@@ -124,6 +125,7 @@ impl Wal {
         let mut segments = Vec::new();
         let mut recovery = Recovery::default();
 
+        reclaim::release(reclaim::leftovers(dir).at(dir)?);
         let listed = segment::list(dir)?;
         let count = listed.len();
         let mut last_len = 0;
@@ -492,30 +494,38 @@ impl Wal {
         Ok(())
     }
 
-    /// Deletes the oldest segments whose entries are all purged. Only a prefix is deleted, and
-    /// never the active segment (it holds the purge record itself): a truncate record only
-    /// affects older records, so dropping a prefix never brings truncated entries back.
+    /// Takes the oldest segments whose entries are all purged out of the log, and hands them
+    /// to [`reclaim`] to remove. Only a prefix is taken, and never the active segment (it holds
+    /// the purge record itself): a truncate record only affects older records, so dropping a
+    /// prefix never brings truncated entries back. The renames are durable before any file is
+    /// shortened, so a crash cannot leave a shortened segment for replay to find.
     fn delete_purged_segments(&mut self, upto: u64) -> Result<(), WalError> {
-        let mut deleted = 0;
+        let (mut taken, mut released) = (0, Vec::new());
         let mut result = Ok(());
-        while self.segments.len() - deleted > 1 {
-            let seg = &self.segments[deleted];
+        while self.segments.len() - taken > 1 {
+            let seg = &self.segments[taken];
             if seg.max_entry.is_some_and(|m| m > upto) {
                 break;
             }
-            match fs::remove_file(&seg.path) {
-                Ok(()) => deleted += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => deleted += 1,
+            let purged = reclaim::purged_path(&seg.path);
+            match fs::rename(&seg.path, &purged) {
+                Ok(()) => released.push(purged),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
                     result = Err(WalError::io(&seg.path, e));
                     break;
                 }
             }
+            taken += 1;
         }
-        self.segments.drain(..deleted);
-        if deleted > 0 && self.opts.sync {
+        if taken == 0 {
+            return result;
+        }
+        self.segments.drain(..taken);
+        if self.opts.sync {
             fsutil::sync_dir(&self.dir)?;
         }
+        reclaim::release(released);
         result
     }
 }

@@ -163,6 +163,61 @@ fn purge_deletes_old_segments_and_reopen_keeps_the_rest() {
     assert_eq!(wal.get(150), None);
 }
 
+/// Files in `dir` with the given suffix.
+fn files_ending(dir: &std::path::Path, suffix: &str) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(suffix))
+        .collect()
+}
+
+fn wait_until_gone(dir: &std::path::Path, suffix: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !files_ending(dir, suffix).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still there: {:?}",
+            files_ending(dir, suffix)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn purged_segments_leave_the_directory_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), small_segments(1024)).unwrap();
+    append_range(&mut wal, 1, 301, 5, 0);
+    let before = segment_files(dir.path()).len();
+    wal.purge_upto(150).unwrap();
+    let kept = segment_files(dir.path()).len();
+    assert!(kept < before, "{kept} of {before} segments kept");
+    wait_until_gone(dir.path(), ".purged");
+    assert_eq!(segment_files(dir.path()).len(), kept);
+}
+
+#[test]
+fn a_purged_file_left_by_a_crash_is_removed_at_open_and_never_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_segments(1024);
+    {
+        let mut wal = Wal::open(dir.path(), opts).unwrap();
+        append_range(&mut wal, 1, 101, 5, 0);
+    }
+    // As if a process had renamed the first segment out of the log and died while shrinking
+    // it: a cut-off segment under the `.purged` name, entries 1.. still inside.
+    let first = segment_files(dir.path()).remove(0);
+    let purged = dir.path().join(first.replace(".wal", ".purged"));
+    let bytes = fs::read(dir.path().join(&first)).unwrap();
+    fs::write(&purged, &bytes[..bytes.len() / 2]).unwrap();
+    let wal = Wal::open(dir.path(), opts).unwrap();
+    assert_eq!((wal.first_index(), wal.last_index()), (Some(1), Some(100)));
+    assert_range(&wal, 1, 101, 0);
+    wait_until_gone(dir.path(), ".purged");
+    assert!(dir.path().join(&first).exists(), "the segment itself stays");
+}
+
 #[test]
 fn purge_past_the_end_keeps_the_purge_point_and_its_meta() {
     let dir = tempfile::tempdir().unwrap();
