@@ -4,7 +4,9 @@ use std::fs::{self, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 
 use aegis_wal::{Wal, WalError, WalOptions};
-use common::{append_range, assert_range, exact_files, payload, segment_files, small_segments};
+use common::{
+    append_range, assert_range, exact_files, files_ending, payload, segment_files, small_segments,
+};
 
 #[test]
 fn append_reopen_read_back() {
@@ -161,15 +163,6 @@ fn purge_deletes_old_segments_and_reopen_keeps_the_rest() {
     );
     assert_range(&wal, 151, 301, 0);
     assert_eq!(wal.get(150), None);
-}
-
-/// Files in `dir` with the given suffix.
-fn files_ending(dir: &std::path::Path, suffix: &str) -> Vec<String> {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(suffix))
-        .collect()
 }
 
 fn wait_until_gone(dir: &std::path::Path, suffix: &str) {

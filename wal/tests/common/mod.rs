@@ -54,10 +54,15 @@ pub fn assert_range(wal: &Wal, from: u64, to: u64, salt: u8) {
 }
 
 pub fn segment_files(dir: &Path) -> Vec<String> {
+    files_ending(dir, ".wal")
+}
+
+/// Names of the files in `dir` that end with `suffix`, sorted.
+pub fn files_ending(dir: &Path, suffix: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".wal"))
+        .filter(|n| n.ends_with(suffix))
         .collect();
     names.sort();
     names
