@@ -112,7 +112,10 @@ pub async fn run(
         .add_service(kv)
         .add_service(watch_svc)
         .add_service(admin)
-        .serve_with_incoming_shutdown(incoming(client_listener), stopped());
+        .serve_with_incoming_shutdown(
+            crate::timeline::client_sockets(incoming(client_listener)),
+            stopped(),
+        );
     let peer_server = tonic::transport::Server::builder()
         // openraft cancels a heartbeat after one heartbeat interval; when
         // this node is too busy to accept streams that fast, each cancel is

@@ -15,7 +15,10 @@
 //! commit index reaches follower n's stream: on the leader, the moment
 //! openraft has seen a write commit), `f_recv` / `f_reply` (a follower's
 //! receipt of an append and its reply), `apply` / `responded` (the state
-//! machine).
+//! machine), `c_read` (bytes read from a client connection's socket),
+//! `c_wstart` / `c_write` (before and after a write to it: the write wakes
+//! the client, and on a VM that wake-up is paid inside the call; see
+//! [`client_sockets`]).
 
 /// The environment variable naming the output directory.
 pub const ENV: &str = "AEGIS_TIMELINE";
@@ -95,3 +98,101 @@ mod record {
 
 #[cfg(feature = "timeline")]
 pub use record::mark;
+
+/// The client port's accepted connections. With the `timeline` feature each
+/// socket read and write is marked, so the time between one put's answer and
+/// the next put splits into this node's part (handler to socket, socket to
+/// handler) and the client's; without it, the connections as they are.
+#[cfg(not(feature = "timeline"))]
+pub fn client_sockets(
+    incoming: tonic::transport::server::TcpIncoming,
+) -> tonic::transport::server::TcpIncoming {
+    incoming
+}
+
+#[cfg(feature = "timeline")]
+pub use socket::client_sockets;
+
+#[cfg(feature = "timeline")]
+mod socket {
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use futures::{Stream, StreamExt};
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+    use tokio::net::TcpStream;
+    use tonic::transport::server::{Connected, TcpConnectInfo, TcpIncoming};
+
+    pub fn client_sockets(incoming: TcpIncoming) -> impl Stream<Item = io::Result<Marked>> {
+        incoming.map(|accepted| accepted.map(Marked))
+    }
+
+    /// A client connection whose reads and writes are marked.
+    pub struct Marked(TcpStream);
+
+    fn wrote(polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = &polled {
+            if *n > 0 {
+                timeline!("c_write", *n);
+            }
+        }
+        polled
+    }
+
+    impl AsyncRead for Marked {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let before = buf.filled().len();
+            let polled = Pin::new(&mut self.0).poll_read(cx, buf);
+            let read = buf.filled().len() - before;
+            if read > 0 {
+                timeline!("c_read", read);
+            }
+            polled
+        }
+    }
+
+    impl AsyncWrite for Marked {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            timeline!("c_wstart", 1);
+            wrote(Pin::new(&mut self.0).poll_write(cx, buf))
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            timeline!("c_wstart", bufs.len());
+            wrote(Pin::new(&mut self.0).poll_write_vectored(cx, bufs))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.0.is_write_vectored()
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_shutdown(cx)
+        }
+    }
+
+    impl Connected for Marked {
+        type ConnectInfo = TcpConnectInfo;
+
+        fn connect_info(&self) -> TcpConnectInfo {
+            self.0.connect_info()
+        }
+    }
+}
