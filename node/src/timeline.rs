@@ -148,7 +148,7 @@ mod socket {
         ) -> Poll<io::Result<()>> {
             let before = buf.filled().len();
             let polled = Pin::new(&mut self.0).poll_read(cx, buf);
-            let read = buf.filled().len() - before;
+            let read = buf.filled().len().saturating_sub(before);
             if read > 0 {
                 timeline!("c_read", read);
             }
