@@ -65,6 +65,12 @@ pub struct Timeline {
     /// From the leader's `put_out` to the next `put_in`: the response's and
     /// the next request's trip, µs.
     pub outside_mean_us: f64,
+    /// Of that trip, with the client-socket marks (`c_write`, `c_read`): from
+    /// `put_out` until the answer's write on the socket returned, and from
+    /// the next request's read to its `put_in`, µs; the rest is the client
+    /// and the loopback. `None` without the marks.
+    pub answer_written_p50_us: Option<f64>,
+    pub request_read_p50_us: Option<f64>,
     /// Steps seen in at least half of the puts, in order of their median.
     pub steps: Vec<Step>,
     /// Handler time of puts during which a spare follower did anything, and
@@ -189,7 +195,7 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
         .filter(|(i, _)| i + 1 < starts.len())
         .filter_map(|(i, (start, seen))| {
             let out = *seen.get(&("leader".to_string(), "put_out".to_string()))?;
-            Some((out, starts[i + 1] - start - out, seen))
+            Some((out, starts[i + 1] - start - out, seen, start))
         })
         .collect();
     if complete.len() < 2 {
@@ -200,7 +206,7 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
     }
 
     let mut offsets: BTreeMap<&(String, String), Vec<u64>> = BTreeMap::new();
-    for (_, _, seen) in &complete {
+    for (_, _, seen, _) in &complete {
         for (key, at) in seen {
             offsets.entry(key).or_default().push(*at);
         }
@@ -217,11 +223,38 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
         .collect();
     steps.sort_by(|a, b| a.median_us.total_cmp(&b.median_us));
 
-    let mut handler: Vec<u64> = complete.iter().map(|(out, _, _)| *out).collect();
-    let outside: Vec<u64> = complete.iter().map(|(_, gap, _)| *gap).collect();
+    let mut handler: Vec<u64> = complete.iter().map(|(out, _, _, _)| *out).collect();
+    let outside: Vec<u64> = complete.iter().map(|(_, gap, _, _)| *gap).collect();
+    let socket = |event: &str| -> Vec<u64> {
+        marks
+            .iter()
+            .filter(|m| m.pid == leader && m.event == event)
+            .map(|m| m.ns)
+            .collect()
+    };
+    let (writes, reads) = (socket("c_write"), socket("c_read"));
+    // Between one put's answer and the next put: the first write on the
+    // client's socket after `put_out`, the last read before the next `put_in`.
+    let (mut answer_written, mut request_read) = (Vec::new(), Vec::new());
+    for (out, gap, _, start) in &complete {
+        let (answered, next) = (start + out, start + out + gap);
+        let first_write = writes.partition_point(|&ns| ns < answered);
+        if let Some(&w) = writes.get(first_write).filter(|&&w| w < next) {
+            answer_written.push(w - answered);
+        }
+        let after_last_read = reads.partition_point(|&ns| ns < next);
+        if let Some(&r) = after_last_read
+            .checked_sub(1)
+            .and_then(|i| reads.get(i))
+            .filter(|&&r| r >= answered)
+        {
+            request_read.push(next - r);
+        }
+    }
+    let enough = |mut v: Vec<u64>| (v.len() * 2 >= complete.len()).then(|| median_us(&mut v));
     let (with, without): (Vec<_>, Vec<_>) = complete
         .iter()
-        .partition(|(_, _, seen)| seen.keys().any(|(node, _)| node.starts_with("spare")));
+        .partition(|(_, _, seen, _)| seen.keys().any(|(node, _)| node.starts_with("spare")));
     let applied = |pid: u32| -> BTreeMap<u64, u64> {
         let mut at = BTreeMap::new();
         for m in marks.iter().filter(|m| m.pid == pid && m.event == "apply") {
@@ -248,8 +281,8 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
         })
         .filter(|l| l.entries > 0)
         .collect();
-    let summary = |v: Vec<&(u64, u64, _)>| {
-        let us: Vec<u64> = v.iter().map(|(out, _, _)| *out).collect();
+    let summary = |v: Vec<&(u64, u64, _, u64)>| {
+        let us: Vec<u64> = v.iter().map(|(out, _, _, _)| *out).collect();
         (us.len(), mean_us(&us))
     };
     Ok(Timeline {
@@ -258,6 +291,8 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
         handler_p90_us: quantile_us(&handler, 0.9),
         handler_mean_us: mean_us(&handler),
         outside_mean_us: mean_us(&outside),
+        answer_written_p50_us: enough(answer_written),
+        request_read_p50_us: enough(request_read),
         steps,
         with_spare: summary(with),
         without_spare: summary(without),
@@ -287,15 +322,23 @@ impl Timeline {
     pub fn to_text(&self) -> String {
         let mut s = format!(
             "{} puts; leader's handler p50 {:.0} µs, p90 {:.0} µs, mean {:.0} µs; \
-             response and next request, mean {:.0} µs\n\n  {:>9}  {:<12} event (median after put_in)\n",
+             response and next request, mean {:.0} µs\n",
             self.puts,
             self.handler_p50_us,
             self.handler_p90_us,
             self.handler_mean_us,
             self.outside_mean_us,
-            "µs",
-            "node"
         );
+        if let (Some(w), Some(r)) = (self.answer_written_p50_us, self.request_read_p50_us) {
+            s.push_str(&format!(
+                "of that, medians: answer written {w:.0} µs after put_out, next request read \
+                 {r:.0} µs before its put_in; the rest is the client and the loopback\n"
+            ));
+        }
+        s.push_str(&format!(
+            "\n  {:>9}  {:<12} event (median after put_in)\n",
+            "µs", "node"
+        ));
         for step in &self.steps {
             s.push_str(&format!(
                 "  {:>9.1}  {:<12} {} ({} puts)\n",
@@ -400,6 +443,42 @@ mod tests {
         );
         let order: Vec<f64> = t.steps.iter().map(|s| s.median_us).collect();
         assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+    }
+
+    #[test]
+    fn the_gap_between_puts_splits_at_the_client_socket_marks() {
+        let mut marks = Vec::new();
+        for (i, handler) in [700, 900, 800, 750].into_iter().enumerate() {
+            let t = i as u64 * 1000;
+            marks.extend(put(t, handler, false));
+            let us = |x: u64| (t + x) * 1000;
+            marks.extend([
+                // A write before the answer (a window update) and a read
+                // early in the gap must not be taken for the answer or the
+                // next request.
+                mark(us(100), LEADER, "c_write", 13),
+                mark(us(handler + 40), LEADER, "c_write", 45),
+                mark(us(handler + 60), LEADER, "c_read", 9),
+                mark(us(975), LEADER, "c_read", 60),
+            ]);
+        }
+        let t = analyse(marks.clone(), 0, Path::new("x")).unwrap();
+        assert_eq!(t.answer_written_p50_us, Some(40.0));
+        assert_eq!(t.request_read_p50_us, Some(25.0));
+        assert!(t.to_text().contains(
+            "answer written 40 µs after put_out, next request read 25 µs before its put_in"
+        ));
+
+        let without: Vec<Mark> = marks
+            .into_iter()
+            .filter(|m| !m.event.starts_with("c_"))
+            .collect();
+        let t = analyse(without, 0, Path::new("x")).unwrap();
+        assert_eq!(
+            (t.answer_written_p50_us, t.request_read_p50_us),
+            (None, None)
+        );
+        assert!(!t.to_text().contains("answer written"));
     }
 
     #[test]
