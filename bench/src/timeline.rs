@@ -36,6 +36,15 @@ pub enum TimelineError {
 /// When each (node, event) first happened in a put, ns after its `put_in`.
 type FirstSeen = BTreeMap<(String, String), u64>;
 
+/// A put with a `put_out` and a next `put_in`: when it started (ns), its
+/// handler time and the gap to the next put (ns), and its steps.
+struct Complete {
+    start: u64,
+    out: u64,
+    gap: u64,
+    seen: FirstSeen,
+}
+
 /// One node's mark.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mark {
@@ -195,7 +204,12 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
         .filter(|(i, _)| i + 1 < starts.len())
         .filter_map(|(i, (start, seen))| {
             let out = *seen.get(&("leader".to_string(), "put_out".to_string()))?;
-            Some((out, starts[i + 1] - start - out, seen, start))
+            Some(Complete {
+                start,
+                out,
+                gap: starts[i + 1] - start - out,
+                seen,
+            })
         })
         .collect();
     if complete.len() < 2 {
@@ -206,8 +220,8 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
     }
 
     let mut offsets: BTreeMap<&(String, String), Vec<u64>> = BTreeMap::new();
-    for (_, _, seen, _) in &complete {
-        for (key, at) in seen {
+    for put in &complete {
+        for (key, at) in &put.seen {
             offsets.entry(key).or_default().push(*at);
         }
     }
@@ -223,8 +237,8 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
         .collect();
     steps.sort_by(|a, b| a.median_us.total_cmp(&b.median_us));
 
-    let mut handler: Vec<u64> = complete.iter().map(|(out, _, _, _)| *out).collect();
-    let outside: Vec<u64> = complete.iter().map(|(_, gap, _, _)| *gap).collect();
+    let mut handler: Vec<u64> = complete.iter().map(|p| p.out).collect();
+    let outside: Vec<u64> = complete.iter().map(|p| p.gap).collect();
     let socket = |event: &str| -> Vec<u64> {
         marks
             .iter()
@@ -236,8 +250,8 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
     // Between one put's answer and the next put: the first write on the
     // client's socket after `put_out`, the last read before the next `put_in`.
     let (mut answer_written, mut request_read) = (Vec::new(), Vec::new());
-    for (out, gap, _, start) in &complete {
-        let (answered, next) = (start + out, start + out + gap);
+    for p in &complete {
+        let (answered, next) = (p.start + p.out, p.start + p.out + p.gap);
         let first_write = writes.partition_point(|&ns| ns < answered);
         if let Some(&w) = writes.get(first_write).filter(|&&w| w < next) {
             answer_written.push(w - answered);
@@ -254,7 +268,7 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
     let enough = |mut v: Vec<u64>| (v.len() * 2 >= complete.len()).then(|| median_us(&mut v));
     let (with, without): (Vec<_>, Vec<_>) = complete
         .iter()
-        .partition(|(_, _, seen, _)| seen.keys().any(|(node, _)| node.starts_with("spare")));
+        .partition(|p| p.seen.keys().any(|(node, _)| node.starts_with("spare")));
     let applied = |pid: u32| -> BTreeMap<u64, u64> {
         let mut at = BTreeMap::new();
         for m in marks.iter().filter(|m| m.pid == pid && m.event == "apply") {
@@ -281,8 +295,8 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
         })
         .filter(|l| l.entries > 0)
         .collect();
-    let summary = |v: Vec<&(u64, u64, _, u64)>| {
-        let us: Vec<u64> = v.iter().map(|(out, _, _, _)| *out).collect();
+    let summary = |v: Vec<&Complete>| {
+        let us: Vec<u64> = v.iter().map(|p| p.out).collect();
         (us.len(), mean_us(&us))
     };
     Ok(Timeline {
