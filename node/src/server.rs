@@ -125,7 +125,10 @@ pub async fn run(
         // Peers are members of the group, not arbitrary clients.
         .http2_max_pending_accept_reset_streams(Some(PEER_PENDING_RESET_STREAMS))
         .add_service(consensus.peer_service())
-        .serve_with_incoming_shutdown(incoming(peer_listener), stopped());
+        .serve_with_incoming_shutdown(
+            crate::timeline::peer_sockets(incoming(peer_listener)),
+            stopped(),
+        );
     let metrics_server = metrics::serve(
         metrics_listener,
         metrics.clone(),

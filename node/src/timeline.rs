@@ -18,7 +18,11 @@
 //! machine), `c_read` (bytes read from a client connection's socket),
 //! `c_wstart` / `c_write` (before and after a write to it: the write wakes
 //! the client, and on a VM that wake-up is paid inside the call; see
-//! [`client_sockets`]).
+//! [`client_sockets`]), and the same for the peer port's accepted
+//! connections (`p_read`, `p_wstart`, `p_write`: a follower's side of its
+//! appends) and for this node's own connections to its peers (`o_read`,
+//! `o_wstart`, `o_write`: a leader's side), so the time between a send and
+//! its receipt splits into the sockets and the processes around them.
 
 /// The environment variable naming the output directory.
 pub const ENV: &str = "AEGIS_TIMELINE";
@@ -110,8 +114,26 @@ pub fn client_sockets(
     incoming
 }
 
+/// The peer port's accepted connections, marked as [`client_sockets`] marks
+/// the client port's (`p_read`, `p_wstart`, `p_write`).
+#[cfg(not(feature = "timeline"))]
+pub fn peer_sockets(
+    incoming: tonic::transport::server::TcpIncoming,
+) -> tonic::transport::server::TcpIncoming {
+    incoming
+}
+
+/// A lazily-connected channel to a peer. With the `timeline` feature the
+/// connection's reads and writes are marked (`o_read`, `o_wstart`,
+/// `o_write`: this node's outbound peer connections, so a leader's sends and
+/// its followers' replies show at its socket).
+#[cfg(not(feature = "timeline"))]
+pub fn peer_channel(endpoint: tonic::transport::Endpoint) -> tonic::transport::Channel {
+    endpoint.connect_lazy()
+}
+
 #[cfg(feature = "timeline")]
-pub use socket::client_sockets;
+pub use socket::{client_sockets, peer_channel, peer_sockets};
 
 #[cfg(feature = "timeline")]
 mod socket {
@@ -124,17 +146,56 @@ mod socket {
     use tokio::net::TcpStream;
     use tonic::transport::server::{Connected, TcpConnectInfo, TcpIncoming};
 
-    pub fn client_sockets(incoming: TcpIncoming) -> impl Stream<Item = io::Result<Marked>> {
-        incoming.map(|accepted| accepted.map(Marked))
+    /// The event names of one kind of connection's marks.
+    struct Names {
+        read: &'static str,
+        wstart: &'static str,
+        write: &'static str,
     }
 
-    /// A client connection whose reads and writes are marked.
-    pub struct Marked(TcpStream);
+    const CLIENT: Names = Names {
+        read: "c_read",
+        wstart: "c_wstart",
+        write: "c_write",
+    };
+    const PEER: Names = Names {
+        read: "p_read",
+        wstart: "p_wstart",
+        write: "p_write",
+    };
+    const OUTBOUND: Names = Names {
+        read: "o_read",
+        wstart: "o_wstart",
+        write: "o_write",
+    };
 
-    fn wrote(polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+    /// tonic's own connector hands out no socket to wrap, so this one dials
+    /// (with `TCP_NODELAY`, as the endpoint asks) and wraps what it dialled.
+    pub fn peer_channel(endpoint: tonic::transport::Endpoint) -> tonic::transport::Channel {
+        let connector = tower::service_fn(|uri: tonic::codegen::http::Uri| async move {
+            let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
+            let stream = TcpStream::connect(authority).await?;
+            stream.set_nodelay(true)?;
+            Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(Marked(stream, &OUTBOUND)))
+        });
+        endpoint.connect_with_connector_lazy(connector)
+    }
+
+    pub fn client_sockets(incoming: TcpIncoming) -> impl Stream<Item = io::Result<Marked>> {
+        incoming.map(|accepted| accepted.map(|s| Marked(s, &CLIENT)))
+    }
+
+    pub fn peer_sockets(incoming: TcpIncoming) -> impl Stream<Item = io::Result<Marked>> {
+        incoming.map(|accepted| accepted.map(|s| Marked(s, &PEER)))
+    }
+
+    /// A connection whose reads and writes are marked.
+    pub struct Marked(TcpStream, &'static Names);
+
+    fn wrote(names: &Names, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
         if let Poll::Ready(Ok(n)) = &polled {
             if *n > 0 {
-                timeline!("c_write", *n);
+                super::mark(names.write, *n as u64);
             }
         }
         polled
@@ -150,7 +211,7 @@ mod socket {
             let polled = Pin::new(&mut self.0).poll_read(cx, buf);
             let read = buf.filled().len().saturating_sub(before);
             if read > 0 {
-                timeline!("c_read", read);
+                super::mark(self.1.read, read as u64);
             }
             polled
         }
@@ -162,8 +223,9 @@ mod socket {
             cx: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
-            timeline!("c_wstart", 1);
-            wrote(Pin::new(&mut self.0).poll_write(cx, buf))
+            super::mark(self.1.wstart, 1);
+            let names = self.1;
+            wrote(names, Pin::new(&mut self.0).poll_write(cx, buf))
         }
 
         fn poll_write_vectored(
@@ -171,8 +233,9 @@ mod socket {
             cx: &mut Context<'_>,
             bufs: &[io::IoSlice<'_>],
         ) -> Poll<io::Result<usize>> {
-            timeline!("c_wstart", bufs.len());
-            wrote(Pin::new(&mut self.0).poll_write_vectored(cx, bufs))
+            super::mark(self.1.wstart, bufs.len() as u64);
+            let names = self.1;
+            wrote(names, Pin::new(&mut self.0).poll_write_vectored(cx, bufs))
         }
 
         fn is_write_vectored(&self) -> bool {

@@ -43,11 +43,12 @@ pub const ORIGIN_NODE: &str = "aegis-origin-node";
 /// Opens a lazily-connected channel: a peer that is down costs nothing until
 /// an RPC is attempted, and reconnects on its own when it returns.
 pub fn channel(addr: &str, connect_timeout: Duration) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(format!("http://{addr}"))?
-        .connect_timeout(connect_timeout)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .connect_lazy())
+    Ok(crate::timeline::peer_channel(
+        Endpoint::from_shared(format!("http://{addr}"))?
+            .connect_timeout(connect_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10)),
+    ))
 }
 
 #[derive(Clone)]
