@@ -2,8 +2,9 @@
 # Where a one-client put spends its time: builds aegis-node with its `timeline` marks, runs
 # the local 5-node cluster with them on, drives one client of puts, and prints each step's
 # median time after the leader's handler got the put, how the time from one put's answer to
-# the next put splits at the client port's socket, and each follower's lag in applying
-# entries (aegis-bench timeline).
+# the next put splits at the client port's socket, for each step of the two quorum members the
+# earlier and the later of them (the commit waits for the later), and each follower's lag in
+# applying entries (aegis-bench timeline).
 #
 #   scripts/put-timeline.sh [OUT_DIR]
 #

@@ -82,6 +82,10 @@ pub struct Timeline {
     pub request_read_p50_us: Option<f64>,
     /// Steps seen in at least half of the puts, in order of their median.
     pub steps: Vec<Step>,
+    /// Steps both quorum members took, per put the earlier and the later of
+    /// the two: the commit waits for the later one, and the per-node
+    /// medians above hide which member was late.
+    pub members: Vec<PairStep>,
     /// Handler time of puts during which a spare follower did anything, and
     /// of the others: (puts, mean µs).
     pub with_spare: (usize, f64),
@@ -89,6 +93,17 @@ pub struct Timeline {
     /// Per follower, how long after the leader it applied each entry both
     /// applied: what a watcher or a linearizable read served there waits.
     pub apply_lag: Vec<Lag>,
+}
+
+/// A step both quorum members took: medians of the earlier and the later
+/// of the two, µs after `put_in`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PairStep {
+    pub event: String,
+    pub earlier_us: f64,
+    pub later_us: f64,
+    /// Puts in which both members took it.
+    pub puts: usize,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -236,6 +251,7 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
         })
         .collect();
     steps.sort_by(|a, b| a.median_us.total_cmp(&b.median_us));
+    let members = member_pairs(&complete);
 
     let mut handler: Vec<u64> = complete.iter().map(|p| p.out).collect();
     let outside: Vec<u64> = complete.iter().map(|p| p.gap).collect();
@@ -308,10 +324,44 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
         answer_written_p50_us: enough(answer_written),
         request_read_p50_us: enough(request_read),
         steps,
+        members,
         with_spare: summary(with),
         without_spare: summary(without),
         apply_lag,
     })
+}
+
+/// For each event both members marked in at least half of the puts, the
+/// medians of the earlier and the later of the two.
+fn member_pairs(complete: &[Complete]) -> Vec<PairStep> {
+    let mut both: BTreeMap<&str, (Vec<u64>, Vec<u64>)> = BTreeMap::new();
+    for put in complete {
+        let mut at: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+        for ((node, event), &ns) in &put.seen {
+            if node.starts_with("member") {
+                at.entry(event.as_str()).or_default().push(ns);
+            }
+        }
+        for (event, times) in at {
+            if let [a, b] = times[..] {
+                let pair = both.entry(event).or_default();
+                pair.0.push(a.min(b));
+                pair.1.push(a.max(b));
+            }
+        }
+    }
+    let mut pairs: Vec<PairStep> = both
+        .into_iter()
+        .filter(|(_, (earlier, _))| earlier.len() * 2 >= complete.len())
+        .map(|(event, (mut earlier, mut later))| PairStep {
+            event: event.to_string(),
+            puts: earlier.len(),
+            earlier_us: median_us(&mut earlier),
+            later_us: median_us(&mut later),
+        })
+        .collect();
+    pairs.sort_by(|a, b| a.later_us.total_cmp(&b.later_us));
+    pairs
 }
 
 fn median_us(v: &mut [u64]) -> f64 {
@@ -357,6 +407,18 @@ impl Timeline {
             s.push_str(&format!(
                 "  {:>9.1}  {:<12} {} ({} puts)\n",
                 step.median_us, step.node, step.event, step.puts
+            ));
+        }
+        if !self.members.is_empty() {
+            s.push_str(&format!(
+                "\n  {:>9}  {:>9}  the two members, per put the earlier and the later (medians)\n",
+                "earlier", "later"
+            ));
+        }
+        for pair in &self.members {
+            s.push_str(&format!(
+                "  {:>9.1}  {:>9.1}  {} ({} puts)\n",
+                pair.earlier_us, pair.later_us, pair.event, pair.puts
             ));
         }
         s.push_str(&format!(
@@ -493,6 +555,54 @@ mod tests {
             (None, None)
         );
         assert!(!t.to_text().contains("answer written"));
+    }
+
+    #[test]
+    fn the_late_member_is_taken_put_by_put() {
+        let mut marks = Vec::new();
+        // Four followers, as in a five-node cluster: 40 and 50 are spares,
+        // having received less.
+        marks.extend([
+            mark(300_000, 40, "f_recv", 3),
+            mark(310_000, 50, "f_recv", 3),
+        ]);
+        for i in 0..5u64 {
+            let t = i * 1000;
+            marks.extend(put(t, 700, false));
+            let us = |x: u64| (t + x) * 1000;
+            // The members take turns being late: each one's own median is
+            // 180 µs, but in every put one read at 100 and the other at 180
+            // (at 300 in the fourth).
+            let late = if i == 3 { 300 } else { 180 };
+            let (first, second) = if i % 2 == 0 { (20, 30) } else { (30, 20) };
+            marks.extend([
+                mark(us(100), first, "p_read", 315),
+                mark(us(late), second, "p_read", 315),
+            ]);
+        }
+        let t = analyse(marks, 0, Path::new("x")).unwrap();
+        assert_eq!(t.puts, 4);
+        assert_eq!(
+            t.members,
+            vec![
+                PairStep {
+                    event: "p_read".into(),
+                    earlier_us: 100.0,
+                    later_us: 180.0,
+                    puts: 4,
+                },
+                // Both members received every append.
+                PairStep {
+                    event: "f_recv".into(),
+                    earlier_us: 200.0,
+                    later_us: 210.0,
+                    puts: 4,
+                },
+            ]
+        );
+        assert!(t
+            .to_text()
+            .contains("      100.0      180.0  p_read (4 puts)"));
     }
 
     #[test]
