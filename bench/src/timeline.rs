@@ -242,7 +242,7 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
     }
     let mut steps: Vec<Step> = offsets
         .into_iter()
-        .filter(|(_, v)| v.len() * 2 >= complete.len())
+        .filter(|(_, v)| in_half(v.len(), complete.len()))
         .map(|((node, event), mut v)| Step {
             node: node.clone(),
             event: event.clone(),
@@ -281,7 +281,7 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
             request_read.push(next - r);
         }
     }
-    let enough = |mut v: Vec<u64>| (v.len() * 2 >= complete.len()).then(|| median_us(&mut v));
+    let enough = |mut v: Vec<u64>| in_half(v.len(), complete.len()).then(|| median_us(&mut v));
     let (with, without): (Vec<_>, Vec<_>) = complete
         .iter()
         .partition(|p| p.seen.keys().any(|(node, _)| node.starts_with("spare")));
@@ -352,7 +352,7 @@ fn member_pairs(complete: &[Complete]) -> Vec<PairStep> {
     }
     let mut pairs: Vec<PairStep> = both
         .into_iter()
-        .filter(|(_, (earlier, _))| earlier.len() * 2 >= complete.len())
+        .filter(|(_, (earlier, _))| in_half(earlier.len(), complete.len()))
         .map(|(event, (mut earlier, mut later))| PairStep {
             event: event.to_string(),
             puts: earlier.len(),
@@ -362,6 +362,12 @@ fn member_pairs(complete: &[Complete]) -> Vec<PairStep> {
         .collect();
     pairs.sort_by(|a, b| a.later_us.total_cmp(&b.later_us));
     pairs
+}
+
+/// Whether something seen in `seen` of `puts` puts is reported: in at least
+/// half of them, so a step that only some puts take is not shown as typical.
+fn in_half(seen: usize, puts: usize) -> bool {
+    seen * 2 >= puts
 }
 
 fn median_us(v: &mut [u64]) -> f64 {
