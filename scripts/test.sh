@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: formatting, lints, then every test in the
 # workspace (unit tests, real node clusters on loopback, the agent against
-# a real Prometheus, chart and CRD checks). `.ci/run` runs exactly this.
+# a real Prometheus, chart and CRD checks) and the benchmark table's
+# freshness. `.ci/run` runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aegis-target}"
@@ -21,3 +22,6 @@ if [ -x scripts/chart-lint.sh ]; then
   echo "== chart lint"
   scripts/chart-lint.sh
 fi
+# The run table in docs/BENCHMARKS.md is generated from docs/bench-results.
+echo "== benchmark history table"
+scripts/bench-history.sh --check
