@@ -76,6 +76,8 @@ pub enum CompareError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("{path}: not a steal record (expected \"steal: <percent>% of a vCPU\"): {text:?}")]
+    Steal { path: String, text: String },
 }
 
 /// The paths in `dir` (unsorted).
