@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Prints every stored comparison of the put rows as one Markdown table, oldest first:
-# for each directory under docs/bench-results (or the one given) that holds a
-# `compare.md` (a sequential run) or a `pairs.md` (alternating pairs), its host CPU,
-# the put ratio at 1, 64 and 1,000 clients and the one-client p99 ratio. A pairs run
-# gives the median and, in brackets, the lowest and highest pair.
+# Prints every stored etcd-against-AEGIS comparison of the put rows, oldest first, as one
+# Markdown table, then how many of them met "≥ 2× etcd" since two changes:
+#   - a run is a `compare.md` (sequential: one ratio per row) or a `pairs.md` (alternating
+#     pairs: the median, and in brackets the lowest and highest pair) anywhere under
+#     docs/bench-results, except inside a pairs run's raw `pairs/` directory;
+#   - the counts take every sequential run and every single pair as one comparison.
 #
 # Usage: scripts/bench-history.sh [RESULTS_DIR]
 #        scripts/bench-history.sh --check
-# The table in docs/BENCHMARKS.md ("Every stored run", between the bench-history
-# markers) is this script's output; --check fails when it is stale (scripts/test.sh).
+# The tables in docs/BENCHMARKS.md ("Every stored run", between the bench-history
+# markers) are this script's output; --check fails when they are stale (scripts/test.sh).
 set -euo pipefail
 export LC_ALL=C
 
@@ -21,52 +22,12 @@ fi
 results=${1:-$root/docs/bench-results}
 [[ -d $results ]] || { echo "bench-history: no directory $results" >&2; exit 2; }
 
-# A run's place in time: its commit's date where the directory names one that git
-# knows, else the date directory at noon.
-when() {
-  local dir=$1 day hash t=
-  day=$(basename "$(dirname "$dir")")
-  hash=$(basename "$dir" | grep -oE '[0-9a-f]{7,40}$' || true)
-  if [[ -n $hash ]]; then
-    t=$(git -C "$root" log -1 --format=%cI "$hash" 2>/dev/null || true)
-  fi
-  echo "${t:-${day}T12:00:00}"
-}
+# The counts start at these commits: spare followers batched (ADR-0014), and the node
+# allocating with jemalloc (ADR-0017).
+since_batching=4e70d70
+since_jemalloc=a0a5421
 
-# Fields of a Markdown table row named $2 in file $1, '|'-separated, trimmed.
-row() {
-  awk -F'|' -v name="$2" '{ gsub(/ /, "", $2) } $2 == name {
-    for (i = 3; i < NF; i++) { gsub(/^ +| +$/, "", $i); printf "%s%s", $i, (i < NF - 1 ? "|" : "\n") }
-  }' "$1"
-}
-
-# Sequential run: the ratio column (5th field after the name); p99 ratio is the 8th.
-seq_ratio() { row "$1" "$2" | awk -F'|' 'NF { gsub(/\*/, "", $5); print $5 }'; }
-seq_p99() { row "$1" "$2" | awk -F'|' 'NF { print $8 }'; }
-# Pairs run: "median (min–max)"; the p99 ratios per pair are the last field.
-pair_ratio() {
-  row "$1" "$2" | awk -F'|' 'NF { m = $5; gsub(/\*/, "", m); split($6, r, " / ")
-    printf "%s (%s–%s)\n", m, r[1], r[2] }'
-}
-pair_p99() { row "$1" "$2" | awk -F'|' 'NF { print $7 }'; }
-
-host() {
-  local cpu
-  cpu=$(sed -n 's/^cpu: //p' "$1/machine.txt" 2>/dev/null | head -n 1)
-  case $cpu in
-    *AMD*) echo AMD ;;
-    *Intel*) echo Intel ;;
-    *) echo "?" ;;
-  esac
-}
-
-kind_of_pairs() {
-  local n warm
-  n=$(sed -n 's/^pairs: \([0-9]*\).*/\1/p' "$1/machine.txt" 2>/dev/null | head -n 1)
-  warm=$(sed -n 's/.*warm-up before each pair row: \([0-9]*s\).*/\1/p' "$1/machine.txt" 2>/dev/null | head -n 1)
-  [[ -n $n ]] || n=$(row "$1/pairs.md" 01-put-c1 | cut -d'|' -f1)
-  if [[ -n $warm && $warm != 0s ]]; then echo "$n warm pairs"; else echo "$n pairs"; fi
-}
+commit_time() { git -C "$root" log -1 --format=%cI "$1" 2>/dev/null || true; }
 
 if $check; then
   # Runs are ordered by their commits' dates: a shallow clone cannot tell them.
@@ -77,28 +38,109 @@ if $check; then
   doc=$root/docs/BENCHMARKS.md
   if ! diff -u <(sed -n '/<!-- bench-history:start -->/,/<!-- bench-history:end -->/p' "$doc" | sed '1d;$d') \
     <("$0" "$results") >&2; then
-    echo "bench-history: the table in $doc is stale; regenerate it with scripts/bench-history.sh" >&2
+    echo "bench-history: the tables in $doc are stale; regenerate them with scripts/bench-history.sh" >&2
     exit 1
   fi
-  echo "bench-history: the table in docs/BENCHMARKS.md matches docs/bench-results"
+  echo "bench-history: the tables in docs/BENCHMARKS.md match docs/bench-results"
   exit 0
 fi
 
-lines=()
-while IFS= read -r dir; do
-  dir=${dir%/}
-  rel=${dir#"$root"/docs/}
+# A run's place in time: the date of the commit named at the end of its directory's
+# name or of the nearest enclosing one's (put3-<commit>/run1), else its date directory
+# (the first under RESULTS_DIR) at noon.
+when() {
+  local rel=${1#"$results"/} part hash= t=
+  local -a parts
+  IFS=/ read -ra parts <<<"$rel"
+  for ((i = ${#parts[@]} - 1; i >= 1; i--)); do
+    part=${parts[$i]}
+    if [[ $part =~ [-]([0-9a-f]{7,40})$ ]]; then
+      hash=${BASH_REMATCH[1]}
+      break
+    fi
+  done
+  [[ -n $hash ]] && t=$(commit_time "$hash")
+  [[ -n $t ]] || t="${parts[0]}T12:00:00"
+  echo "$t"
+}
+
+host() {
+  local m=$1/machine.txt
+  [[ -f $m ]] || m=$(dirname "$1")/machine.txt
+  case $(sed -n 's/^cpu: //p' "$m" 2>/dev/null | head -n 1) in
+    *AMD*) echo AMD ;;
+    *Intel*) echo Intel ;;
+    *) echo "?" ;;
+  esac
+}
+
+kind_of_pairs() {
+  local n warm
+  n=$(sed -n 's/^pairs: \([0-9]*\).*/\1/p' "$1/machine.txt" 2>/dev/null | head -n 1)
+  warm=$(sed -n 's/.*warm-up before each pair row: \([0-9]*s\).*/\1/p' "$1/machine.txt" 2>/dev/null | head -n 1)
+  [[ -n $n ]] || n=$(awk -F'|' 'NR > 2 { gsub(/ /, "", $3); print $3; exit }' "$1/pairs.md")
+  if [[ -n $warm && $warm != 0s ]]; then echo "$n warm pairs"; else echo "$n pairs"; fi
+}
+
+# Per file, one line per put row: row|ratio cell|p99 cell|ratio list (pairs)|p99 list
+# (pairs). Only tables of etcd (base) against AEGIS (candidate) are read.
+put_rows() {
+  awk -F'|' -v pairs="$2" '
+    NR == 1 { ok = pairs ? ($4 ~ /etcd/ && $5 ~ /aegis/) : ($5 ~ /etcd/ && $6 ~ /aegis/) }
+    !ok { exit }
+    { for (i = 2; i < NF; i++) gsub(/^ +| +$|\*/, "", $i) }
+    $2 ~ /^0[123]-put-c(1|64|1000)$/ {
+      if (pairs) { split($8, r, " / "); print $2 "|" $7 " (" r[1] "–" r[2] ")|" $9 "|" $6 "|" $9 }
+      else print $2 "|" $7 "|" $10 "|" $7 "|" $10
+    }' "$1"
+}
+
+cell() { awk -F'|' -v row="$2" '$1 == row { print $3 == "" ? "" : $3 }' <<<"$1" | sed 's/^$//'; }
+
+table=() # time|run|host|kind|1|64|1000|p99
+comparisons=() # time|row|ratio|p99
+while IFS= read -r file; do
+  dir=$(dirname "$file")
+  pairs=0
+  [[ $(basename "$file") == pairs.md ]] && pairs=1
+  rows=$(put_rows "$file" "$pairs")
+  [[ -n $rows ]] || continue
   t=$(when "$dir")
-  h=$(host "$dir")
-  if [[ -f $dir/compare.md ]] && [[ -n $(row "$dir/compare.md" 01-put-c1) ]]; then
-    lines+=("$t|[$(basename "$dir")]($rel/compare.md)|$h|sequential|$(seq_ratio "$dir/compare.md" 01-put-c1)|$(seq_ratio "$dir/compare.md" 02-put-c64)|$(seq_ratio "$dir/compare.md" 03-put-c1000)|$(seq_p99 "$dir/compare.md" 01-put-c1)")
-  fi
-  if [[ -f $dir/pairs.md ]]; then
-    lines+=("$t|[$(basename "$dir")]($rel/pairs.md)|$h|$(kind_of_pairs "$dir")|$(pair_ratio "$dir/pairs.md" 01-put-c1)|$(pair_ratio "$dir/pairs.md" 02-put-c64)|$(pair_ratio "$dir/pairs.md" 03-put-c1000)|$(pair_p99 "$dir/pairs.md" 01-put-c1)")
-  fi
-done < <(find "$results" -mindepth 2 -maxdepth 2 -type d | sort)
+  rel=${file#"$root"/docs/}
+  name=${dir#"$results"/*/}
+  if ((pairs)); then kind=$(kind_of_pairs "$dir"); else kind=sequential; fi
+  get() { awk -F'|' -v row="$1" -v f="$2" '$1 == row { print $f }' <<<"$rows"; }
+  table+=("$t|[$name]($rel)|$(host "$dir")|$kind|$(get 01-put-c1 2)|$(get 02-put-c64 2)|$(get 03-put-c1000 2)|$(get 01-put-c1 3)")
+  while IFS='|' read -r row _ _ ratios p99s; do
+    IFS=',' read -ra rs <<<"$ratios"
+    IFS=',' read -ra ps <<<"$p99s"
+    for i in "${!rs[@]}"; do
+      comparisons+=("$t|$row|${rs[$i]//[ ×]/}|${ps[$i]//[ ×]/}")
+    done
+  done <<<"$rows"
+done < <(find "$results" \( -name compare.md -o -name pairs.md \) -not -path '*/pairs/*' | sort)
 
 echo "| run | host | kind | put, 1 client | 64 clients | 1,000 clients | 1-client p99 ratio |"
 echo "|---|---|---|---:|---:|---:|---|"
-printf '%s\n' "${lines[@]}" | sort -t'|' -k1,1 -s | cut -d'|' -f2- | awk -F'|' -v OFS=' | ' '
+printf '%s\n' "${table[@]}" | sort -t'|' -k1,1 -s | cut -d'|' -f2- | awk -F'|' -v OFS=' | ' '
   { for (i = 1; i <= NF; i++) if ($i == "") $i = "—"; $1 = $1; print "| " $0 " |" }'
+
+echo
+echo "| comparisons (every sequential run and every pair) | put, 1 client | 64 clients | 1,000 clients | 1-client p99 above etcd's |"
+echo "|---|---:|---:|---:|---:|"
+for since in "$since_batching" "$since_jemalloc"; do
+  from=$(commit_time "$since")
+  [[ -n $from ]] || { echo "bench-history: commit $since is not in this clone" >&2; exit 2; }
+  printf '%s\n' "${comparisons[@]}" | awk -F'|' -v from="$from" -v since="$since" '
+    $1 >= from {
+      n[$2]++; if ($3 + 0 >= 2) met[$2]++
+      if (!($2 in lo) || $3 + 0 < lo[$2]) lo[$2] = $3 + 0
+      if (!($2 in hi) || $3 + 0 > hi[$2]) hi[$2] = $3 + 0
+      if ($2 == "01-put-c1") { np++; if ($4 + 0 > 1) worse++ }
+    }
+    function c(r) { return sprintf("%d of %d (%.2f–%.2f×)", met[r], n[r], lo[r], hi[r]) }
+    END {
+      printf "| ≥ 2× since `%s` | %s | %s | %s | %d of %d |\n", since,
+        c("01-put-c1"), c("02-put-c64"), c("03-put-c1000"), worse, np
+    }'
+done
