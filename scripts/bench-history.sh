@@ -95,7 +95,8 @@ put_rows() {
     }' "$1"
 }
 
-cell() { awk -F'|' -v row="$2" '$1 == row { print $3 == "" ? "" : $3 }' <<<"$1" | sed 's/^$//'; }
+# Field $3 of row $2 in put_rows' output $1.
+field() { awk -F'|' -v row="$2" -v f="$3" '$1 == row { print $f }' <<<"$1"; }
 
 table=() # time|run|host|kind|1|64|1000|p99
 comparisons=() # time|row|ratio|p99
@@ -109,8 +110,7 @@ while IFS= read -r file; do
   rel=${file#"$root"/docs/}
   name=${dir#"$results"/*/}
   if ((pairs)); then kind=$(kind_of_pairs "$dir"); else kind=sequential; fi
-  get() { awk -F'|' -v row="$1" -v f="$2" '$1 == row { print $f }' <<<"$rows"; }
-  table+=("$t|[$name]($rel)|$(host "$dir")|$kind|$(get 01-put-c1 2)|$(get 02-put-c64 2)|$(get 03-put-c1000 2)|$(get 01-put-c1 3)")
+  table+=("$t|[$name]($rel)|$(host "$dir")|$kind|$(field "$rows" 01-put-c1 2)|$(field "$rows" 02-put-c64 2)|$(field "$rows" 03-put-c1000 2)|$(field "$rows" 01-put-c1 3)")
   while IFS='|' read -r row _ _ ratios p99s; do
     IFS=',' read -ra rs <<<"$ratios"
     IFS=',' read -ra ps <<<"$p99s"
