@@ -1,8 +1,11 @@
 //! Command line of `aegis-bench`.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::backend::Target;
 
@@ -13,20 +16,49 @@ use crate::backend::Target;
     about = "Closed-loop load and failover benchmark for AEGIS and etcd (loopback clusters)"
 )]
 pub struct Cli {
-    /// System under test.
+    /// System under test (not read by timeline, compare, pairs).
     #[arg(long, value_enum, default_value = "aegis", global = true)]
     pub target: Target,
-    /// Client endpoints (host:port), comma separated, node 1 first.
+    /// Client endpoints (host:port), comma separated, node 1 first (load rows, failover,
+    /// wait-leader).
     #[arg(long, value_delimiter = ',', global = true, env = "BENCH_ENDPOINTS")]
     pub endpoints: Vec<String>,
-    /// Print the result as JSON instead of text.
+    /// Print the result as JSON instead of text (not wait-leader, compare, pairs).
     #[arg(long, global = true)]
     pub json: bool,
-    /// Also write the JSON result to this file.
+    /// Also write the JSON result to this file (not wait-leader, compare, pairs).
     #[arg(long, global = true)]
     pub out: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses a command line, and rejects a global option given to a subcommand that would
+    /// ignore it: a `--json` that prints text, or a `--target` that changes nothing, would let
+    /// a script believe it measured or wrote something it did not.
+    pub fn parse_checked<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let mut cmd = Cli::command();
+        let matches = cmd.try_get_matches_from_mut(args)?;
+        let cli = Cli::from_arg_matches(&matches)?;
+        let (name, sub) = matches
+            .subcommand()
+            .ok_or_else(|| cmd.error(ErrorKind::MissingSubcommand, "give a subcommand"))?;
+        for id in cli.command.unread_globals() {
+            let given = |m: &clap::ArgMatches| m.value_source(id) == Some(ValueSource::CommandLine);
+            if given(&matches) || given(sub) {
+                return Err(cmd.error(
+                    ErrorKind::ArgumentConflict,
+                    format!("`{name}` does not read --{id}"),
+                ));
+            }
+        }
+        Ok(cli)
+    }
 }
 
 /// Which members the load goes to.
@@ -175,6 +207,28 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The global options (by their ids, which are also their long names) this subcommand
+    /// does not read.
+    fn unread_globals(&self) -> &'static [&'static str] {
+        match self {
+            Command::Put(_)
+            | Command::Get { .. }
+            | Command::Txn(_)
+            | Command::Lock(_)
+            | Command::Keepalive(_)
+            | Command::Watch { .. }
+            | Command::Failover { .. } => &[],
+            Command::Mem { .. } => &["endpoints"],
+            Command::WaitLeader { .. } => &["json", "out"],
+            Command::Timeline { .. } => &["target", "endpoints"],
+            Command::Compare { .. } | Command::Pairs { .. } => {
+                &["target", "endpoints", "json", "out"]
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +259,67 @@ mod tests {
                 assert_eq!(l.to, To::Leader);
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rejects_a_global_option_the_subcommand_does_not_read() {
+        for line in [
+            &["aegis-bench", "--json", "pairs", "--dir", "d"][..],
+            &["aegis-bench", "pairs", "--dir", "d", "--json"],
+            &[
+                "aegis-bench",
+                "compare",
+                "--base",
+                "b",
+                "--cand",
+                "c",
+                "--out",
+                "x.json",
+            ],
+            &["aegis-bench", "--target", "etcd", "timeline", "--dir", "d"],
+            &[
+                "aegis-bench",
+                "--endpoints",
+                "127.0.0.1:1",
+                "mem",
+                "--cluster-dir",
+                "d",
+            ],
+            &["aegis-bench", "wait-leader", "--json"],
+        ] {
+            let e = Cli::parse_checked(line).expect_err(&line.join(" "));
+            assert_eq!(e.kind(), ErrorKind::ArgumentConflict, "{}", line.join(" "));
+            assert!(e.to_string().contains("does not read --"), "{e}");
+        }
+    }
+
+    #[test]
+    fn accepts_global_options_where_they_are_read() {
+        for line in [
+            &[
+                "aegis-bench",
+                "--target",
+                "etcd",
+                "--endpoints",
+                "a:1",
+                "--json",
+                "put",
+            ][..],
+            &["aegis-bench", "put", "--target", "etcd", "--out", "x.json"],
+            &["aegis-bench", "--out", "t.json", "timeline", "--dir", "d"],
+            &[
+                "aegis-bench",
+                "--target",
+                "etcd",
+                "mem",
+                "--cluster-dir",
+                "d",
+            ],
+            &["aegis-bench", "--endpoints", "a:1", "wait-leader"],
+            &["aegis-bench", "pairs", "--dir", "d"],
+        ] {
+            assert!(Cli::parse_checked(line).is_ok(), "{}", line.join(" "));
         }
     }
 

@@ -1,7 +1,6 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Parser;
 
 use aegis_bench::backend::{self, find_leader, Op, OpSpec, Target};
 use aegis_bench::cli::{Cli, Command, Consistency, LoadArgs, To};
@@ -15,7 +14,7 @@ use aegis_bench::timeline;
 use aegis_bench::watch::{self, WatchSpec};
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = Cli::parse_checked(std::env::args_os()).unwrap_or_else(|e| e.exit());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
