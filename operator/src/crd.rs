@@ -398,6 +398,13 @@ pub struct RolloutStatus {
     pub message: String,
 }
 
+impl RolloutStatus {
+    /// Pods are still being moved, forward or back.
+    pub fn is_active(&self) -> bool {
+        self.phase == phase::ROLLING || self.phase == phase::ROLLING_BACK
+    }
+}
+
 /// Condition types.
 pub mod condition {
     pub const AVAILABLE: &str = "Available";

@@ -27,20 +27,12 @@ use self::rollout::{plan_rollout, start_rollout_for_outdated_pods};
 use self::status::{finish_conditions, patch_status, set_condition};
 use crate::admin::ClusterAdmin;
 use crate::build::{self, BuildInputs};
-use crate::crd::{condition, phase, AegisCluster};
+use crate::crd::{condition, AegisCluster, RolloutStatus};
 use crate::membership::{self, MembershipInputs, MembershipStep};
 use crate::metrics::Metrics;
 use crate::names::*;
 use crate::rotation::Gates;
 use crate::validate;
-
-// The scenarios in `tests` (`use super::*`) also name these.
-#[cfg(test)]
-use crate::{
-    crd::{AegisClusterStatus, Condition},
-    names,
-    validate::ConfigVerdict,
-};
 
 /// Annotation on the source ConfigMap naming the Git revision it was synced from.
 pub const ANNOTATION_GIT_REVISION: &str = "aegis.dev/git-revision";
@@ -48,6 +40,9 @@ pub const ANNOTATION_GIT_REVISION: &str = "aegis.dev/git-revision";
 pub const IDLE_REQUEUE_S: u64 = 15;
 /// The Git poller owns only the source ConfigMap's data, under its own manager name.
 pub const GIT_FIELD_MANAGER: &str = "aegis-operator-git";
+
+/// Events a reconcile publishes once its decisions are made: (warning, reason, note).
+type Notes = Vec<(bool, &'static str, String)>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -188,7 +183,7 @@ async fn reconcile_inner<A: ClusterAdmin>(
     let ns = cluster.namespace().ok_or(Error::NoNamespace)?;
     let name = cluster.name_any();
     let mut status = cluster.status.clone().unwrap_or_default();
-    let mut notes: Vec<(bool, &'static str, String)> = Vec::new();
+    let mut notes = Notes::new();
     let now = (ctx.clock)();
 
     // read (after refreshing the source ConfigMap from Git, when the poller is on)
@@ -327,7 +322,6 @@ async fn reconcile_inner<A: ClusterAdmin>(
         Some(c) => c,
         None => config_in_force(&name, &ns, &template_hash, ctx).await?,
     };
-    let _ = decision.git_revision;
     let statefulset_replicas = match &step {
         MembershipStep::Bootstrap { replicas } | MembershipStep::ResizeStatefulSet { replicas } => {
             *replicas
@@ -356,17 +350,7 @@ async fn reconcile_inner<A: ClusterAdmin>(
     }
 
     // act
-    execute(
-        cluster,
-        &name,
-        &ns,
-        ctx,
-        act,
-        lead.as_ref(),
-        &mut status,
-        &mut notes,
-    )
-    .await?;
+    execute(&name, &ns, ctx, act, lead.as_ref(), &mut status, &mut notes).await?;
     label_pods(cluster, &name, &ns, ctx, &obs, lead.as_ref()).await?;
 
     prune_configs(&name, &ns, ctx, &status).await?;
@@ -383,7 +367,7 @@ async fn reconcile_inner<A: ClusterAdmin>(
         || status
             .rollout
             .as_ref()
-            .is_some_and(|r| r.phase == phase::ROLLING || r.phase == phase::ROLLING_BACK);
+            .is_some_and(RolloutStatus::is_active);
     // Leadership moves without any Kubernetes event, so the leader label is refreshed
     // by polling.
     let idle = git_interval.map_or(IDLE_REQUEUE_S, |g| g.min(IDLE_REQUEUE_S));

@@ -10,10 +10,10 @@ use kube::ResourceExt;
 use serde_json::json;
 
 use super::observe::{endpoint, pod_view, Observed};
-use super::{Act, Context, Error};
+use super::{Act, Context, Error, Notes};
 use crate::admin::{ClusterAdmin, NodeStatus};
 use crate::build::{self, DesiredObjects};
-use crate::crd::{phase, AegisCluster, AegisClusterStatus};
+use crate::crd::{AegisCluster, AegisClusterStatus, RolloutStatus};
 use crate::membership::MembershipStep;
 use crate::names::{self, *};
 
@@ -69,14 +69,13 @@ pub(super) async fn apply_all<A: ClusterAdmin>(
 
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn execute<A: ClusterAdmin>(
-    cluster: &AegisCluster,
     name: &str,
     ns: &str,
     ctx: &Context<A>,
     act: Act,
     lead: Option<&NodeStatus>,
     status: &mut AegisClusterStatus,
-    notes: &mut Vec<(bool, &'static str, String)>,
+    notes: &mut Notes,
 ) -> Result<(), Error> {
     let leader_ep = lead.map(|l| endpoint(name, ns, l.node_id));
     status.membership_change = None;
@@ -172,7 +171,6 @@ pub(super) async fn execute<A: ClusterAdmin>(
             notes.push((false, "Membership", note));
         }
     }
-    let _ = cluster;
     Ok(())
 }
 
@@ -187,7 +185,7 @@ pub(super) async fn prune_configs<A: ClusterAdmin>(
     let rolling = status
         .rollout
         .as_ref()
-        .is_some_and(|r| r.phase == phase::ROLLING || r.phase == phase::ROLLING_BACK);
+        .is_some_and(RolloutStatus::is_active);
     if rolling || !status.initialized {
         return Ok(());
     }

@@ -7,7 +7,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::ResourceExt;
 use serde_json::json;
 
-use super::{Context, Error, ANNOTATION_GIT_REVISION, GIT_FIELD_MANAGER};
+use super::{Context, Error, Notes, ANNOTATION_GIT_REVISION, GIT_FIELD_MANAGER};
 use crate::admin::ClusterAdmin;
 use crate::crd::{phase, AegisCluster, AegisClusterStatus, RejectedConfig, RolloutStatus};
 use crate::names::{self, *};
@@ -19,7 +19,6 @@ pub(super) struct ConfigDecision {
     pub(super) template_hash: Option<String>,
     /// The accepted source config, when the template uses it (saves a read).
     pub(super) accepted: Option<AcceptedConfig>,
-    pub(super) git_revision: Option<String>,
 }
 
 pub(super) fn short(hash: &str) -> &str {
@@ -34,14 +33,13 @@ pub(super) fn decide_config(
     status: &mut AegisClusterStatus,
     membership_busy: bool,
     leader_term: u64,
-    notes: &mut Vec<(bool, &'static str, String)>,
+    notes: &mut Notes,
 ) -> ConfigDecision {
     let in_force = status.config_hash.clone();
     match verdict {
         None => ConfigDecision {
             template_hash: in_force,
             accepted: None,
-            git_revision: None,
         },
         Some(ConfigVerdict::Rejected {
             hash,
@@ -66,25 +64,23 @@ pub(super) fn decide_config(
             ConfigDecision {
                 template_hash: in_force,
                 accepted: None,
-                git_revision: None,
             }
         }
         Some(ConfigVerdict::Accepted(cfg)) => {
             status.rejected_config = None;
-            let decision = |hash: Option<String>, rev: Option<String>| ConfigDecision {
+            let decision = |hash: Option<String>| ConfigDecision {
                 accepted: (hash.as_deref() == Some(cfg.hash.as_str())).then(|| cfg.clone()),
                 template_hash: hash,
-                git_revision: rev,
             };
             let Some(current) = in_force else {
                 // A new cluster: the first valid config is the good one.
                 status.config_hash = Some(cfg.hash.clone());
                 status.last_good_config_hash = Some(cfg.hash.clone());
-                status.config_git_revision = git_revision.clone();
-                return decision(Some(cfg.hash.clone()), git_revision);
+                status.config_git_revision = git_revision;
+                return decision(Some(cfg.hash.clone()));
             };
             if current == cfg.hash {
-                return decision(Some(current), git_revision);
+                return decision(Some(current));
             }
             let known_bad = status.rollout.as_ref().is_some_and(|r| {
                 r.target_hash == cfg.hash
@@ -93,9 +89,9 @@ pub(super) fn decide_config(
             let rolling = status
                 .rollout
                 .as_ref()
-                .is_some_and(|r| r.phase == phase::ROLLING || r.phase == phase::ROLLING_BACK);
+                .is_some_and(RolloutStatus::is_active);
             if known_bad || rolling || membership_busy {
-                return decision(Some(current), None);
+                return decision(Some(current));
             }
             notes.push((
                 false,
@@ -117,8 +113,8 @@ pub(super) fn decide_config(
                 message: String::new(),
             });
             status.config_hash = Some(cfg.hash.clone());
-            status.config_git_revision = git_revision.clone();
-            decision(Some(cfg.hash.clone()), git_revision)
+            status.config_git_revision = git_revision;
+            decision(Some(cfg.hash.clone()))
         }
     }
 }
@@ -131,7 +127,7 @@ pub(super) async fn sync_git<A: ClusterAdmin>(
     ns: &str,
     ctx: &Context<A>,
     now: i64,
-    notes: &mut Vec<(bool, &'static str, String)>,
+    notes: &mut Notes,
 ) -> Result<Option<u64>, Error> {
     let Some(git) = cluster
         .spec

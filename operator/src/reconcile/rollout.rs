@@ -3,7 +3,7 @@
 
 use super::config::short;
 use super::observe::Observed;
-use super::Act;
+use super::{Act, Notes};
 use crate::admin::NodeStatus;
 use crate::crd::{phase, AegisCluster, AegisClusterStatus, RolloutStatus};
 use crate::membership::MembershipStep;
@@ -17,12 +17,12 @@ pub(super) fn start_rollout_for_outdated_pods(
     step: &MembershipStep,
     lead: Option<&NodeStatus>,
     status: &mut AegisClusterStatus,
-    notes: &mut Vec<(bool, &'static str, String)>,
+    notes: &mut Notes,
 ) {
     let active = status
         .rollout
         .as_ref()
-        .is_some_and(|r| r.phase == phase::ROLLING || r.phase == phase::ROLLING_BACK);
+        .is_some_and(RolloutStatus::is_active);
     let Some(hash) = status.config_hash.clone() else {
         return;
     };
@@ -69,7 +69,7 @@ pub(super) fn plan_rollout(
     gates: &Gates,
     now: i64,
     status: &mut AegisClusterStatus,
-    notes: &mut Vec<(bool, &'static str, String)>,
+    notes: &mut Notes,
 ) -> Act {
     let Some(target) = status.config_hash.clone() else {
         return Act::None;
@@ -77,7 +77,7 @@ pub(super) fn plan_rollout(
     let Some(rollout) = status.rollout.as_mut() else {
         return Act::None;
     };
-    if rollout.phase != phase::ROLLING && rollout.phase != phase::ROLLING_BACK {
+    if !rollout.is_active() {
         return Act::None;
     }
     let mut rolling_back = rollout.phase == phase::ROLLING_BACK;

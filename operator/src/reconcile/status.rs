@@ -7,7 +7,9 @@ use serde_json::json;
 use super::observe::Observed;
 use super::{Context, Error};
 use crate::admin::{ClusterAdmin, NodeStatus};
-use crate::crd::{condition, phase, AegisCluster, AegisClusterStatus, Condition, MemberStatus};
+use crate::crd::{
+    condition, phase, AegisCluster, AegisClusterStatus, Condition, MemberStatus, RolloutStatus,
+};
 use crate::membership::MembershipStep;
 use crate::names::{self, *};
 
@@ -99,7 +101,7 @@ pub(super) fn finish_conditions(
     let rollout_active = status
         .rollout
         .as_ref()
-        .is_some_and(|r| r.phase == phase::ROLLING || r.phase == phase::ROLLING_BACK);
+        .is_some_and(RolloutStatus::is_active);
     let (progressing, reason, msg) = if rollout_active {
         let r = status
             .rollout

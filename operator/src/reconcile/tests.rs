@@ -13,7 +13,10 @@ use kube::client::Body;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::crd::{AegisClusterStatus, Condition};
 use crate::fake::{FakeAdmin, FakeRaft};
+use crate::names;
+use crate::validate::ConfigVerdict;
 
 const NS: &str = "ns";
 const GOOD: &str = "raft:\n  heartbeat-interval-ms: 50\n";
