@@ -1,9 +1,10 @@
 //! The AEGIS operator: the `AegisCluster` custom resource, a reconciler that runs a
 //! Raft group of `aegis-node` replicas on Kubernetes, and the chaos runner.
 //!
-//! The reconciler is a pipeline — read, validate (pure), build (pure), apply (server-side
-//! apply, one field manager), status from what was applied — with the Raft-side decisions
-//! (membership, config rotation) as pure planners over a [`admin::ClusterAdmin`].
+//! The reconciler is a pipeline — read, validate (pure), plan (pure), build (pure), apply
+//! (server-side apply, one field manager), act (one membership or rollout step), status from
+//! what was applied — with the Raft-side decisions (membership, config rotation) as pure
+//! planners over a [`admin::ClusterAdmin`].
 
 pub mod admin;
 pub mod build;
