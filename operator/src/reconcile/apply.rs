@@ -1,13 +1,13 @@
 //! Apply and act: server-side apply of the built objects, the one chosen side effect,
 //! pruning of unused config ConfigMaps and the pod labels.
 
-use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
-use kube::ResourceExt;
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::json;
+use std::fmt::Debug;
 
 use super::observe::{endpoint, pod_view, Observed};
 use super::{Act, Context, Error, Notes};
@@ -22,48 +22,33 @@ pub(super) async fn apply_all<A: ClusterAdmin>(
     ns: &str,
     ctx: &Context<A>,
 ) -> Result<(), Error> {
-    let pp = PatchParams::apply(FIELD_MANAGER).force();
     let c = &ctx.client;
-    let cm: Api<ConfigMap> = Api::namespaced(c.clone(), ns);
-    cm.patch(
-        &objs.config_map.name_any(),
-        &pp,
-        &Patch::Apply(&objs.config_map),
-    )
-    .await?;
+    apply_one(&Api::namespaced(c.clone(), ns), &objs.config_map).await?;
     let svc: Api<Service> = Api::namespaced(c.clone(), ns);
-    svc.patch(
-        &objs.headless_service.name_any(),
-        &pp,
-        &Patch::Apply(&objs.headless_service),
-    )
-    .await?;
-    svc.patch(
-        &objs.client_service.name_any(),
-        &pp,
-        &Patch::Apply(&objs.client_service),
-    )
-    .await?;
-    let sts: Api<StatefulSet> = Api::namespaced(c.clone(), ns);
-    sts.patch(
-        &objs.statefulset.name_any(),
-        &pp,
-        &Patch::Apply(&objs.statefulset),
-    )
-    .await?;
-    let pdb: Api<PodDisruptionBudget> = Api::namespaced(c.clone(), ns);
-    pdb.patch(&objs.pdb.name_any(), &pp, &Patch::Apply(&objs.pdb))
-        .await?;
+    apply_one(&svc, &objs.headless_service).await?;
+    apply_one(&svc, &objs.client_service).await?;
+    apply_one(&Api::namespaced(c.clone(), ns), &objs.statefulset).await?;
+    apply_one(&Api::namespaced(c.clone(), ns), &objs.pdb).await?;
     if let Some(np) = &objs.network_policy {
-        let api: Api<NetworkPolicy> = Api::namespaced(c.clone(), ns);
-        api.patch(&np.name_any(), &pp, &Patch::Apply(np)).await?;
+        apply_one(&Api::namespaced(c.clone(), ns), np).await?;
     }
     if let Some(sm) = &objs.service_monitor {
         let api: Api<DynamicObject> =
             Api::namespaced_with(c.clone(), ns, &build::service_monitor_resource());
-        api.patch(&sm.name_any(), &pp, &Patch::Apply(sm)).await?;
+        apply_one(&api, sm).await?;
     }
     ctx.metrics.applies.inc();
+    Ok(())
+}
+
+/// Server-side applies `obj` under the operator's field manager, taking over fields
+/// another manager set.
+async fn apply_one<K>(api: &Api<K>, obj: &K) -> Result<(), Error>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + Debug,
+{
+    let pp = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(&obj.name_any(), &pp, &Patch::Apply(obj)).await?;
     Ok(())
 }
 

@@ -28,6 +28,8 @@ struct ApiState {
     objects: BTreeMap<String, Value>,
     /// `METHOD path` of every request, in order.
     log: Vec<String>,
+    /// `path?query` of every server-side apply, in order.
+    applies: Vec<String>,
     events: Vec<Value>,
 }
 
@@ -73,6 +75,7 @@ fn merge(into: &mut Value, patch: &Value) {
 async fn handle(state: Shared, req: Request<Body>) -> Response<Body> {
     let method = req.method().to_string();
     let path = path_of(req.uri());
+    let query = req.uri().query().unwrap_or("").to_string();
     let content_type = req
         .headers()
         .get("content-type")
@@ -120,6 +123,7 @@ async fn handle(state: Shared, req: Request<Body>) -> Response<Body> {
             ok(&obj)
         }
         "PATCH" if content_type.starts_with("application/apply-patch") => {
+            st.applies.push(format!("{path}?{query}"));
             st.objects.insert(path, body.clone());
             ok(&body)
         }
@@ -357,6 +361,16 @@ async fn create_bootstraps_once_then_marks_initialized_and_labels_the_leader() {
             &"PATCH /apis/aegis.dev/v1alpha1/namespaces/ns/aegisclusters/demo/status".to_string(),
         ]
     );
+    // Every object is applied under the operator's field manager, taking over fields that
+    // another manager set.
+    let applies = s.state.lock().unwrap().applies.clone();
+    assert_eq!(applies.len(), 6, "{applies:?}");
+    for a in &applies {
+        let (_, query) = a.split_once('?').unwrap_or((a, ""));
+        let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+        params.sort_unstable();
+        assert_eq!(params, ["fieldManager=aegis-operator", "force=true"], "{a}");
+    }
     let sts = s.get(STS).unwrap();
     assert_eq!(sts["spec"]["replicas"], json!(5));
     assert!(env_names(&sts).contains(&"AEGIS_INITIAL_MEMBERS".to_string()));
