@@ -1,13 +1,14 @@
 //! Apply and act: server-side apply of the built objects, the one chosen side effect,
 //! pruning of unused config ConfigMaps and the pod labels.
 
+use std::fmt::Debug;
+
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
-use std::fmt::Debug;
 
 use super::observe::{endpoint, pod_view, Observed};
 use super::{Act, Context, Error, Notes};
@@ -52,7 +53,6 @@ where
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn execute<A: ClusterAdmin>(
     name: &str,
     ns: &str,
