@@ -7,9 +7,7 @@ use serde_json::json;
 use super::observe::Observed;
 use super::{Context, Error};
 use crate::admin::{ClusterAdmin, NodeStatus};
-use crate::crd::{
-    condition, phase, AegisCluster, AegisClusterStatus, Condition, MemberStatus, RolloutStatus,
-};
+use crate::crd::{condition, phase, AegisCluster, AegisClusterStatus, Condition, MemberStatus};
 use crate::membership::MembershipStep;
 use crate::names::{self, *};
 
@@ -98,25 +96,14 @@ pub(super) fn finish_conditions(
         cluster,
         now,
     );
-    let rollout_active = status
-        .rollout
-        .as_ref()
-        .is_some_and(RolloutStatus::is_active);
-    let (progressing, reason, msg) = if rollout_active {
-        let r = status
-            .rollout
-            .as_ref()
-            .map(|r| (r.phase.clone(), r.message.clone()));
-        let (p, m) = r.unwrap_or_default();
-        (
-            true,
-            if p == phase::ROLLING {
-                "RollingConfig"
-            } else {
-                "RollingBack"
-            },
-            m,
-        )
+    let active = status.rollout.as_ref().filter(|r| r.is_active());
+    let (progressing, reason, msg) = if let Some(r) = active {
+        let reason = if r.phase == phase::ROLLING {
+            "RollingConfig"
+        } else {
+            "RollingBack"
+        };
+        (true, reason, r.message.clone())
     } else if step.in_progress() {
         (
             true,
