@@ -378,3 +378,107 @@ async fn a_watch_across_leader_failover_delivers_each_event_once_in_order() {
         assert!(seen_set.contains(a), "acknowledged write {a:?} delivered");
     }
 }
+
+/// `KeepAliveStream`, served by a follower: replies in request order, a gone
+/// session answered with ttl 0 without ending the stream, sessions kept alive
+/// by the stream alone, and the first other refusal ending it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_keep_alive_stream_keeps_many_sessions() {
+    use aegis_proto::v1 as pb;
+    use pb::session_client::SessionClient;
+
+    let _g = serial().await;
+    let mut c = cluster(5).await;
+    let client = c.client().unwrap();
+    let leader = leader_of(&c).await;
+    let follower = (1..=5).find(|&n| n as u64 != leader).unwrap();
+    let endpoint = format!("http://{}", c.addrs(follower).unwrap().client);
+    let mut sessions = SessionClient::connect(endpoint).await.unwrap();
+
+    let (a, _) = client.session_open(3000).await.unwrap();
+    let (b, _) = client.session_open(4000).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let mut replies = sessions
+        .keep_alive_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    async fn next(
+        replies: &mut tonic::Streaming<pb::KeepAliveResponse>,
+    ) -> Result<Option<pb::KeepAliveResponse>, tonic::Status> {
+        tokio::time::timeout(Duration::from_secs(10), replies.message())
+            .await
+            .expect("a reply within 10 s")
+    }
+
+    // Sent back to back, so they are in flight together; answered in order.
+    let never_opened = a + b + 1_000_000;
+    for id in [a, b, never_opened, a] {
+        tx.send(pb::KeepAliveRequest { session_id: id })
+            .await
+            .unwrap();
+    }
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let r = next(&mut replies).await.unwrap().expect("stream open");
+        assert!(r.header.unwrap().revision > 0);
+        got.push((r.session_id, r.ttl_ms));
+    }
+    assert_eq!(
+        got,
+        vec![(a, 3000), (b, 4000), (never_opened, 0), (a, 3000)]
+    );
+
+    // Only the stream keeps `a` alive, for more than twice its ttl; `b` gets
+    // nothing and expires, and the stream reports it gone.
+    let until = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < until {
+        tx.send(pb::KeepAliveRequest { session_id: a })
+            .await
+            .unwrap();
+        let r = next(&mut replies).await.unwrap().expect("stream open");
+        assert_eq!((r.session_id, r.ttl_ms), (a, 3000));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(client.session_get(a).await.unwrap().session_id, a);
+    assert_eq!(
+        client.session_get(b).await.unwrap_err(),
+        Error::SessionExpired
+    );
+    tx.send(pb::KeepAliveRequest { session_id: b })
+        .await
+        .unwrap();
+    let r = next(&mut replies).await.unwrap().expect("stream open");
+    assert_eq!((r.session_id, r.ttl_ms), (b, 0));
+
+    // Without a quorum the follower cannot propose: the refusal ends the
+    // stream, and a keep-alive sent after it is never answered.
+    let others: Vec<usize> = (1..=5).filter(|&n| n != follower).take(3).collect();
+    for &n in &others {
+        c.stop(n).unwrap();
+    }
+    tx.send(pb::KeepAliveRequest { session_id: a })
+        .await
+        .unwrap();
+    tx.send(pb::KeepAliveRequest { session_id: a })
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(30), replies.message())
+        .await
+        .expect("the stream ends within 30 s")
+        .expect_err("a refusal, not a reply");
+    assert!(
+        matches!(
+            ended.code(),
+            tonic::Code::Unavailable | tonic::Code::Unknown
+        ),
+        "{ended:?}"
+    );
+    assert!(
+        matches!(replies.message().await, Ok(None)),
+        "nothing after the refusal"
+    );
+    for &n in &others {
+        c.cont(n).unwrap();
+    }
+}

@@ -1,10 +1,55 @@
 //! `aegis.v1.Session`.
 
-use aegis_proto::v1 as pb;
-use aegis_state_machine::Reply;
-use tonic::{Request, Response, Status};
+use std::pin::Pin;
 
-use super::{errors::status_of, request, unexpected, Api};
+use aegis_proto::v1 as pb;
+use aegis_state_machine::{Reply, SmError};
+use futures::{future, Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::errors::{consensus_status, status_of};
+use super::{request, unexpected, Api};
+
+type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<pb::KeepAliveResponse, Status>> + Send>>;
+
+/// Keep-alives of one stream proposed at once. Replies still go in request
+/// order; beyond this many the stream stops reading, so a client that sends
+/// faster than Raft commits is held back rather than queued without bound.
+const STREAM_IN_FLIGHT: usize = 32;
+
+impl Api {
+    /// One keep-alive. `gone_is_ok` answers a session that is not found or
+    /// expired with ttl 0 (the stream's contract) instead of a refusal.
+    async fn renew(
+        &self,
+        req: pb::KeepAliveRequest,
+        gone_is_ok: bool,
+    ) -> Result<pb::KeepAliveResponse, Status> {
+        let _t = self.metrics.request("session.keep_alive");
+        let session_id = req.session_id;
+        let applied = self
+            .consensus
+            .propose(request::keep_alive(&req))
+            .await
+            .map_err(|e| consensus_status(&e))?;
+        match applied.result {
+            Ok(Reply::KeptAlive { session_id, ttl_ms }) => Ok(pb::KeepAliveResponse {
+                header: self.header(applied.index),
+                session_id,
+                ttl_ms,
+            }),
+            Ok(other) => Err(unexpected(&other)),
+            Err(SmError::SessionNotFound { .. } | SmError::SessionExpired { .. }) if gone_is_ok => {
+                Ok(pb::KeepAliveResponse {
+                    header: self.header(applied.index),
+                    session_id,
+                    ttl_ms: 0,
+                })
+            }
+            Err(e) => Err(status_of(&e)),
+        }
+    }
+}
 
 #[tonic::async_trait]
 impl pb::session_server::Session for Api {
@@ -30,18 +75,34 @@ impl pb::session_server::Session for Api {
         &self,
         r: Request<pb::KeepAliveRequest>,
     ) -> Result<Response<pb::KeepAliveResponse>, Status> {
-        let _t = self.metrics.request("session.keep_alive");
-        let op = request::keep_alive(&r.into_inner());
-        match self.apply(op).await? {
-            (index, Reply::KeptAlive { session_id, ttl_ms }) => {
-                Ok(Response::new(pb::KeepAliveResponse {
-                    header: self.header(index),
-                    session_id,
-                    ttl_ms,
-                }))
-            }
-            (_, other) => Err(unexpected(&other)),
-        }
+        self.renew(r.into_inner(), false).await.map(Response::new)
+    }
+
+    type KeepAliveStreamStream = KeepAliveStream;
+
+    async fn keep_alive_stream(
+        &self,
+        r: Request<Streaming<pb::KeepAliveRequest>>,
+    ) -> Result<Response<Self::KeepAliveStreamStream>, Status> {
+        let api = self.clone();
+        let replies = r
+            .into_inner()
+            .map(move |req| {
+                let api = api.clone();
+                async move { api.renew(req?, true).await }
+            })
+            .buffered(STREAM_IN_FLIGHT)
+            // The first refusal ends the stream (tonic sends it as the
+            // trailers); stopping here also drops the proposals still
+            // waiting behind it instead of answering them to no one.
+            .scan(false, |ended, reply| {
+                if *ended {
+                    return future::ready(None);
+                }
+                *ended = reply.is_err();
+                future::ready(Some(reply))
+            });
+        Ok(Response::new(Box::pin(replies)))
     }
 
     async fn close(
