@@ -9,6 +9,8 @@ use pb::kv_client::KvClient;
 use pb::lock_client::LockClient;
 use pb::session_client::SessionClient;
 use pb::watch_client::WatchClient;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
 use super::{url, MemberStatus, Op, OpSpec};
@@ -50,6 +52,12 @@ impl AegisConn {
             }
             _ => 0,
         };
+        // One keep-alive stream per worker, as the etcd side holds one
+        // LeaseKeepAlive stream per lease.
+        let keeper = match spec.op {
+            Op::KeepAlive => Some(self.keep_alive_stream().await?),
+            _ => None,
+        };
         let fixed_key = keys::key("bench/k", 0, spec.key_size);
         if matches!(spec.op, Op::GetLinearizable | Op::GetSerializable) && index == 0 {
             // Reads need something to read; one worker writes it before the clock starts.
@@ -62,6 +70,7 @@ impl AegisConn {
             spec: spec.clone(),
             rng: Rng::new(index + 1),
             session,
+            keeper,
             lock_name: format!("bench/lock/{}", index % spec.lock_names.max(1)),
             fixed_key,
         })
@@ -77,6 +86,16 @@ impl AegisConn {
             .await
             .map(|_| ())
             .map_err(|s| status_text(&s))
+    }
+
+    async fn keep_alive_stream(&self) -> Result<Keeper, String> {
+        let (tx, rx) = mpsc::channel(1);
+        let replies = SessionClient::new(self.channel.clone())
+            .keep_alive_stream(ReceiverStream::new(rx))
+            .await
+            .map_err(|s| format!("keep-alive stream: {}", status_text(&s)))?
+            .into_inner();
+        Ok(Keeper { tx, replies })
     }
 
     pub async fn status(&self) -> Result<MemberStatus, String> {
@@ -114,6 +133,12 @@ impl AegisConn {
     }
 }
 
+/// The sending half and the replies of one `KeepAliveStream`.
+struct Keeper {
+    tx: mpsc::Sender<pb::KeepAliveRequest>,
+    replies: tonic::Streaming<pb::KeepAliveResponse>,
+}
+
 pub struct AegisWorker {
     kv: KvClient<Channel>,
     lock: LockClient<Channel>,
@@ -121,6 +146,7 @@ pub struct AegisWorker {
     spec: OpSpec,
     rng: Rng,
     session: u64,
+    keeper: Option<Keeper>,
     lock_name: String,
     fixed_key: Vec<u8>,
 }
@@ -212,13 +238,24 @@ impl AegisWorker {
                     .map_err(|s| format!("release: {}", status_text(&s)))?;
             }
             Op::KeepAlive => {
+                let keeper = self
+                    .keeper
+                    .as_mut()
+                    .ok_or_else(|| "keep-alive stream missing".to_string())?;
                 let req = pb::KeepAliveRequest {
                     session_id: self.session,
                 };
-                self.session_client
-                    .keep_alive(req)
+                keeper
+                    .tx
+                    .send(req)
                     .await
-                    .map_err(|s| status_text(&s))?;
+                    .map_err(|_| "keep-alive: stream closed".to_string())?;
+                match keeper.replies.message().await {
+                    Ok(Some(r)) if r.ttl_ms == 0 => return Err("keep-alive: session gone".into()),
+                    Ok(Some(_)) => {}
+                    Ok(None) => return Err("keep-alive: stream ended".into()),
+                    Err(s) => return Err(status_text(&s)),
+                }
             }
         }
         Ok(())
