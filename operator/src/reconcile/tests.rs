@@ -500,6 +500,12 @@ async fn accepted_config_change_starts_a_rollout_restarting_a_follower_first() {
     );
     assert_eq!(status.config_hash.as_deref(), Some(new.as_str()));
     assert_eq!(cond(&status, "ConfigRejected").status, "False");
+    let progressing = cond(&status, "Progressing");
+    assert_eq!(
+        (progressing.status.as_str(), progressing.reason.as_str()),
+        ("True", "RollingConfig")
+    );
+    assert_eq!(progressing.message, rollout.message);
     assert_eq!(
         s.reasons(),
         vec!["RolloutStarted", "Applied", "RolloutRestart"]
@@ -510,8 +516,13 @@ async fn accepted_config_change_starts_a_rollout_restarting_a_follower_first() {
         s.pod(o, &new);
     }
     let status = s.reconcile_from(&c, status).await;
-    assert_eq!(status.rollout.unwrap().phase, "Complete");
+    assert_eq!(status.rollout.as_ref().unwrap().phase, "Complete");
     assert_eq!(status.last_good_config_hash.as_deref(), Some(new.as_str()));
+    let progressing = cond(&status, "Progressing");
+    assert_eq!(
+        (progressing.status.as_str(), progressing.reason.as_str()),
+        ("False", "Stable")
+    );
 }
 
 #[tokio::test]
@@ -566,6 +577,11 @@ async fn failed_gate_halts_the_rollout_and_rolls_back_to_the_last_good_config() 
     let rollout = status.rollout.clone().unwrap();
     assert_eq!(rollout.phase, "RollingBack");
     assert!(rollout.message.contains("no leader"), "{}", rollout.message);
+    let progressing = cond(&status, "Progressing");
+    assert_eq!(
+        (progressing.status.as_str(), progressing.reason.as_str()),
+        ("True", "RollingBack")
+    );
     assert_eq!(status.config_hash.as_deref(), Some(hash_of(GOOD).as_str()));
     let sts = s.get(STS).unwrap();
     assert_eq!(
