@@ -7,9 +7,9 @@
 //! [`Error::Unknown`]. Reads, keep-alives and a holder's acquire are retried, since repeating
 //! them changes nothing.
 //!
-//! [`Session`] keeps a lease alive in the background; [`LockGuard`] holds a lock with its
-//! fencing token; [`WatchStream`] follows a key or prefix across node failures without gaps
-//! or duplicates. [`devcluster`] runs a local cluster of real `aegis-node` processes.
+//! [`Session`] keeps a lease alive in the background, and [`KeepAliveStream`] keeps many alive
+//! over one stream; [`LockGuard`] holds a lock with its fencing token; [`WatchStream`] follows
+//! a key or prefix across node failures without gaps or duplicates. [`devcluster`] runs a local cluster of real `aegis-node` processes.
 //!
 //! ```no_run
 //! use aegis_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp};
@@ -46,6 +46,7 @@ mod client;
 pub mod devcluster;
 mod endpoints;
 mod error;
+mod keep_alive;
 mod session;
 mod txn;
 pub mod txn_script;
@@ -58,6 +59,7 @@ pub use error::{
     Error, InvalidArgument, Result, COMPACT_REVISION_METADATA, LEADER_ADDR_METADATA,
     LEADER_ID_METADATA,
 };
+pub use keep_alive::{KeepAliveStream, KeptAlive};
 pub use session::{LockGuard, Session};
 pub use txn::{Compare, CompareOp, PutOptions, Txn, TxnOp};
 pub use types::*;

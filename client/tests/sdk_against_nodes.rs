@@ -137,6 +137,47 @@ async fn session_keep_alive_outlives_ttl_and_unkept_session_expires() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_keep_alive_stream_keeps_sessions_past_their_ttl() {
+    let cluster = support::cluster(3, vec![]).await;
+    let c = Client::connect(cluster.client_endpoints()).await.unwrap();
+    let ttl = 3000;
+    let (a, _) = c.session_open(ttl).await.unwrap();
+    let (b, _) = c.session_open(ttl).await.unwrap();
+    let mut stream = c.keep_alive_stream().await.unwrap();
+
+    // Answers in the order sent; a session that never existed is answered as gone.
+    let unknown = a.max(b) + 1_000_000;
+    for id in [a, unknown, b] {
+        stream.send(id).await.unwrap();
+    }
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let k = stream.next().await.unwrap().expect("stream open");
+        assert!(k.revision > 0);
+        answers.push((k.session_id, k.ttl_ms));
+    }
+    assert_eq!(
+        answers,
+        vec![(a, Some(ttl)), (unknown, None), (b, Some(ttl))]
+    );
+
+    // Kept alive by the stream alone for twice their ttl.
+    let until = Instant::now() + Duration::from_millis(2 * ttl);
+    while Instant::now() < until {
+        stream.send(a).await.unwrap();
+        stream.send(b).await.unwrap();
+        for id in [a, b] {
+            let k = stream.next().await.unwrap().expect("stream open");
+            assert_eq!((k.session_id, k.ttl_ms), (id, Some(ttl)));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for id in [a, b] {
+        assert_eq!(c.session_get(id).await.unwrap().session_id, id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_guard_token_fencing_and_release_on_drop() {
     let cluster = support::cluster(3, vec![]).await;
     let c = Client::connect(cluster.client_endpoints()).await.unwrap();
