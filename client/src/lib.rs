@@ -9,7 +9,8 @@
 //!
 //! [`Session`] keeps a lease alive in the background, and [`KeepAliveStream`] keeps many alive
 //! over one stream; [`LockGuard`] holds a lock with its fencing token; [`WatchStream`] follows
-//! a key or prefix across node failures without gaps or duplicates. [`devcluster`] runs a local cluster of real `aegis-node` processes.
+//! a key or prefix across node failures without gaps or duplicates. [`devcluster`] runs a
+//! local cluster of real `aegis-node` processes.
 //!
 //! ```no_run
 //! use aegis_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp};
