@@ -4,7 +4,9 @@
 #   - a run is a `compare.md` (sequential: one ratio per row) or a `pairs.md` (alternating
 #     pairs: the median, and in brackets the lowest and highest pair) anywhere under
 #     docs/bench-results, except inside a pairs run's raw `pairs/` directory;
-#   - the counts take every sequential run and every single pair as one comparison.
+#   - the counts take every sequential run and every single pair as one comparison; the last
+#     count keeps only the comparisons whose two rows both recorded their steal (the share of
+#     a vCPU the host ran elsewhere) and lost less than 5 % of a vCPU to it.
 #
 # Usage: scripts/bench-history.sh [RESULTS_DIR]
 #        scripts/bench-history.sh --check
@@ -83,23 +85,33 @@ kind_of_pairs() {
 }
 
 # Per file, one line per put row: row|ratio cell|p99 cell|ratio list (pairs)|p99 list
-# (pairs). Only tables of etcd (base) against AEGIS (candidate) are read.
+# (pairs)|steal list (pairs that record it: "etcd / aegis" per pair). Only tables of etcd
+# (base) against AEGIS (candidate) are read.
 put_rows() {
   awk -F'|' -v pairs="$2" '
     NR == 1 { ok = pairs ? ($4 ~ /etcd/ && $5 ~ /aegis/) : ($5 ~ /etcd/ && $6 ~ /aegis/) }
     !ok { exit }
     { for (i = 2; i < NF; i++) gsub(/^ +| +$|\*/, "", $i) }
     $2 ~ /^0[123]-put-c(1|64|1000)$/ {
-      if (pairs) { split($8, r, " / "); print $2 "|" $7 " (" r[1] "–" r[2] ")|" $9 "|" $6 "|" $9 }
-      else print $2 "|" $7 "|" $10 "|" $7 "|" $10
+      if (pairs) { split($8, r, " / "); print $2 "|" $7 " (" r[1] "–" r[2] ")|" $9 "|" $6 "|" $9 "|" $10 }
+      else print $2 "|" $7 "|" $10 "|" $7 "|" $10 "|"
     }' "$1"
 }
 
 # Field $3 of row $2 in put_rows' output $1.
 field() { awk -F'|' -v row="$2" -v f="$3" '$1 == row { print $f }' <<<"$1"; }
 
+# The steal a load row's file records ("steal: 3.5% of a vCPU"), as a number; empty if none.
+steal_of() { [[ -f $1 ]] && sed -n 's/^steal: \([0-9.]*\)%.*/\1/p' "$1" | head -n 1 || true; }
+
+# 1 when both rows of a comparison lost less than 5 % of a vCPU to the host, 0 when one lost
+# more, "?" when a row recorded none.
+quiet() {
+  if [[ -z $1 || -z $2 ]]; then echo "?"; else awk -v e="$1" -v a="$2" 'BEGIN { print (e < 5 && a < 5) ? 1 : 0 }'; fi
+}
+
 table=() # time|run|host|kind|1|64|1000|p99
-comparisons=() # time|row|ratio|p99
+comparisons=() # time|row|ratio|p99|quiet
 while IFS= read -r file; do
   dir=$(dirname "$file")
   pairs=0
@@ -111,11 +123,19 @@ while IFS= read -r file; do
   name=${dir#"$results"/*/}
   if ((pairs)); then kind=$(kind_of_pairs "$dir"); else kind=sequential; fi
   table+=("$t|[$name]($rel)|$(host "$dir")|$kind|$(field "$rows" 01-put-c1 2)|$(field "$rows" 02-put-c64 2)|$(field "$rows" 03-put-c1000 2)|$(field "$rows" 01-put-c1 3)")
-  while IFS='|' read -r row _ _ ratios p99s; do
+  while IFS='|' read -r row _ _ ratios p99s steals; do
     IFS=',' read -ra rs <<<"$ratios"
     IFS=',' read -ra ps <<<"$p99s"
+    IFS=',' read -ra ss <<<"$steals"
     for i in "${!rs[@]}"; do
-      comparisons+=("$t|$row|${rs[$i]//[ ×]/}|${ps[$i]//[ ×]/}")
+      if ((pairs)); then
+        e=$(sed -n 's#^ *\([0-9.]*\) / .*#\1#p' <<<"${ss[$i]:-}")
+        a=$(sed -n 's#.* / \([0-9.]*\) *$#\1#p' <<<"${ss[$i]:-}")
+      else
+        e=$(steal_of "$dir/etcd/$row.steal")
+        a=$(steal_of "$dir/aegis/$row.steal")
+      fi
+      comparisons+=("$t|$row|${rs[$i]//[ ×]/}|${ps[$i]//[ ×]/}|$(quiet "$e" "$a")")
     done
   done <<<"$rows"
 done < <(find "$results" \( -name compare.md -o -name pairs.md \) -not -path '*/pairs/*' | sort)
@@ -128,11 +148,14 @@ printf '%s\n' "${table[@]}" | sort -t'|' -k1,1 -s | cut -d'|' -f2- | awk -F'|' -
 echo
 echo "| comparisons (every sequential run and every pair) | put, 1 client | 64 clients | 1,000 clients | 1-client p99 above etcd's |"
 echo "|---|---:|---:|---:|---:|"
-for since in "$since_batching" "$since_jemalloc"; do
+for count in "$since_batching all" "$since_jemalloc all" "$since_jemalloc quiet"; do
+  read -r since which <<<"$count"
   from=$(commit_time "$since")
   [[ -n $from ]] || { echo "bench-history: commit $since is not in this clone" >&2; exit 2; }
-  printf '%s\n' "${comparisons[@]}" | awk -F'|' -v from="$from" -v since="$since" '
-    $1 >= from {
+  label="≥ 2× since \`$since\`"
+  [[ $which == quiet ]] && label="$label, both rows < 5 % steal"
+  printf '%s\n' "${comparisons[@]}" | awk -F'|' -v from="$from" -v label="$label" -v which="$which" '
+    $1 >= from && (which == "all" || $5 == "1") {
       n[$2]++; if ($3 + 0 >= 2) met[$2]++
       if (!($2 in lo) || $3 + 0 < lo[$2]) lo[$2] = $3 + 0
       if (!($2 in hi) || $3 + 0 > hi[$2]) hi[$2] = $3 + 0
@@ -140,7 +163,7 @@ for since in "$since_batching" "$since_jemalloc"; do
     }
     function c(r) { return sprintf("%d of %d (%.2f–%.2f×)", met[r], n[r], lo[r], hi[r]) }
     END {
-      printf "| ≥ 2× since `%s` | %s | %s | %s | %d of %d |\n", since,
+      printf "| %s | %s | %s | %s | %d of %d |\n", label,
         c("01-put-c1"), c("02-put-c64"), c("03-put-c1000"), worse, np
     }'
 done
