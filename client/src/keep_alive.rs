@@ -26,15 +26,28 @@ pub struct KeptAlive {
 
 /// One `KeepAliveStream` to one node, from [`Client::keep_alive_stream`]. Answers come in the
 /// order of [`send`](Self::send). Failover happens only when the stream is opened: once it
-/// ends with an error, open another (keep-alives are safe to repeat).
+/// ends with an error, open another (keep-alives are safe to repeat). [`split`](Self::split)
+/// it to send from one task and read the answers in another.
+#[derive(Debug)]
 pub struct KeepAliveStream {
+    sender: KeepAliveSender,
+    replies: KeepAliveReplies,
+}
+
+/// The sending half of a [`KeepAliveStream`]; clones send on the same stream.
+#[derive(Debug, Clone)]
+pub struct KeepAliveSender {
     requests: mpsc::Sender<pb::KeepAliveRequest>,
+}
+
+/// The answers of a [`KeepAliveStream`].
+pub struct KeepAliveReplies {
     replies: Streaming<pb::KeepAliveResponse>,
 }
 
-impl std::fmt::Debug for KeepAliveStream {
+impl std::fmt::Debug for KeepAliveReplies {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("KeepAliveStream")
+        f.write_str("KeepAliveReplies")
     }
 }
 
@@ -57,9 +70,29 @@ impl KeepAliveStream {
             .into_inner()
             .unwrap_or_else(|p| p.into_inner())
             .ok_or_else(|| Error::MalformedResponse("keep-alive stream without a sender".into()))?;
-        Ok(KeepAliveStream { requests, replies })
+        Ok(KeepAliveStream {
+            sender: KeepAliveSender { requests },
+            replies: KeepAliveReplies { replies },
+        })
     }
 
+    /// See [`KeepAliveSender::send`].
+    pub async fn send(&self, session_id: u64) -> Result<()> {
+        self.sender.send(session_id).await
+    }
+
+    /// See [`KeepAliveReplies::next`].
+    pub async fn next(&mut self) -> Result<Option<KeptAlive>> {
+        self.replies.next().await
+    }
+
+    /// The two halves, to send and read from different tasks.
+    pub fn split(self) -> (KeepAliveSender, KeepAliveReplies) {
+        (self.sender, self.replies)
+    }
+}
+
+impl KeepAliveSender {
     /// Queues a keep-alive for `session_id`; waits only while 32 are already queued.
     pub async fn send(&self, session_id: u64) -> Result<()> {
         self.requests
@@ -67,7 +100,9 @@ impl KeepAliveStream {
             .await
             .map_err(|_| Error::Unavailable("keep-alive stream ended".into()))
     }
+}
 
+impl KeepAliveReplies {
     /// The next answer, in the order the keep-alives were sent; `None` once the node ended the
     /// stream without an error. An error ends the stream: later sends get no answer.
     pub async fn next(&mut self) -> Result<Option<KeptAlive>> {

@@ -60,7 +60,7 @@ pub use error::{
     Error, InvalidArgument, Result, COMPACT_REVISION_METADATA, LEADER_ADDR_METADATA,
     LEADER_ID_METADATA,
 };
-pub use keep_alive::{KeepAliveStream, KeptAlive};
+pub use keep_alive::{KeepAliveReplies, KeepAliveSender, KeepAliveStream, KeptAlive};
 pub use session::{LockGuard, Session};
 pub use txn::{Compare, CompareOp, PutOptions, Txn, TxnOp};
 pub use types::*;

@@ -161,17 +161,28 @@ async fn one_keep_alive_stream_keeps_sessions_past_their_ttl() {
         vec![(a, Some(ttl)), (unknown, None), (b, Some(ttl))]
     );
 
-    // Kept alive by the stream alone for twice their ttl.
-    let until = Instant::now() + Duration::from_millis(2 * ttl);
-    while Instant::now() < until {
-        stream.send(a).await.unwrap();
-        stream.send(b).await.unwrap();
-        for id in [a, b] {
-            let k = stream.next().await.unwrap().expect("stream open");
-            assert_eq!((k.session_id, k.ttl_ms), (id, Some(ttl)));
+    // Kept alive by the stream alone for twice their ttl, sent from one task and read in
+    // another.
+    let (sender, mut replies) = stream.split();
+    let sending = tokio::spawn(async move {
+        let until = Instant::now() + Duration::from_millis(2 * ttl);
+        let mut sent = 0;
+        while Instant::now() < until {
+            sender.send(a).await.unwrap();
+            sender.send(b).await.unwrap();
+            sent += 2;
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        sent
+    });
+    // Dropping the sender ends the requests; the node answers what it has and ends the stream.
+    let mut read = 0;
+    while let Some(k) = replies.next().await.unwrap() {
+        let id = if read % 2 == 0 { a } else { b };
+        assert_eq!((k.session_id, k.ttl_ms), (id, Some(ttl)));
+        read += 1;
     }
+    assert_eq!(read, sending.await.unwrap());
     for id in [a, b] {
         assert_eq!(c.session_get(id).await.unwrap().session_id, id);
     }
