@@ -167,26 +167,23 @@ pub(super) fn finish_conditions(
             now,
         );
     }
-    match status.rejected_config.clone() {
-        Some(r) => set_condition(
-            status,
-            condition::CONFIG_REJECTED,
+    let (rejected, reason, msg) = match &status.rejected_config {
+        Some(r) => (
             true,
             "EnvelopeViolation",
-            &format!("{}: {}", r.hash, r.rule_ids.join(", ")),
-            cluster,
-            now,
+            format!("{}: {}", r.hash, r.rule_ids.join(", ")),
         ),
-        None => set_condition(
-            status,
-            condition::CONFIG_REJECTED,
-            false,
-            "Accepted",
-            "",
-            cluster,
-            now,
-        ),
-    }
+        None => (false, "Accepted", String::new()),
+    };
+    set_condition(
+        status,
+        condition::CONFIG_REJECTED,
+        rejected,
+        reason,
+        &msg,
+        cluster,
+        now,
+    );
 }
 
 pub(super) async fn patch_status<A: ClusterAdmin>(
