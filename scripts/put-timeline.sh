@@ -8,7 +8,9 @@
 #
 #   scripts/put-timeline.sh [OUT_DIR]
 #
-# Environment: DURATION (6 s of puts), SKIP (100 warm-up puts left out), CARGO_TARGET_DIR.
+# Environment: DURATION (6 s of puts), SKIP (100 warm-up puts left out), CARGO_TARGET_DIR,
+# TASKS=1 (also mark every runtime task poll, AEGIS_TIMELINE_TASKS: the report then says which
+# tasks each kind of node polled per put and for how long; the marks slow each hand-off a little).
 # The instrumented binary is copied to OUT_DIR; the target directory's aegis-node is rebuilt
 # without the marks afterwards, so later runs of the other scripts measure the real thing.
 set -euo pipefail
@@ -28,6 +30,7 @@ cp "$BIN/aegis-node" "$OUT/aegis-node-timeline"
 
 CLUSTER=$OUT/cluster
 export AEGIS_NODE_BIN=$OUT/aegis-node-timeline AEGIS_TIMELINE=$OUT/marks
+if [[ ${TASKS:-0} == 1 ]]; then export AEGIS_TIMELINE_TASKS=1; fi
 trap '"$ROOT/scripts/aegis-cluster.sh" down "$CLUSTER" >/dev/null 2>&1 || true' EXIT
 "$ROOT/scripts/aegis-cluster.sh" up "$CLUSTER" >/dev/null
 ENDPOINTS=$("$ROOT/scripts/aegis-cluster.sh" endpoints)

@@ -36,6 +36,12 @@ pub enum TimelineError {
 /// When each (node, event) first happened in a put, ns after its `put_in`.
 type FirstSeen = BTreeMap<(String, String), u64>;
 
+/// Task polls that started in a put, per (pid, task): total ns and polls.
+type TaskPolls = BTreeMap<(u32, String), (u64, u64)>;
+
+/// The prefix of a task-poll mark (`aegis-node`'s `AEGIS_TIMELINE_TASKS`).
+const TASK: &str = "task:";
+
 /// A put with a `put_out` and a next `put_in`: when it started (ns), its
 /// handler time and the gap to the next put (ns), and its steps.
 struct Complete {
@@ -43,6 +49,7 @@ struct Complete {
     out: u64,
     gap: u64,
     seen: FirstSeen,
+    tasks: TaskPolls,
 }
 
 /// One node's mark.
@@ -93,6 +100,21 @@ pub struct Timeline {
     /// Per follower, how long after the leader it applied each entry both
     /// applied: what a watcher or a linearizable read served there waits.
     pub apply_lag: Vec<Lag>,
+    /// With task-poll marks: per kind of node, which runtime tasks its
+    /// worker polled per put and for how long. Empty without them.
+    pub tasks: Vec<TaskTime>,
+}
+
+/// One kind of node's polls of the tasks spawned at one place, per put: the
+/// mean over the puts and over the nodes of that kind.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TaskTime {
+    /// `leader`, `member` or `spare`.
+    pub node: String,
+    /// Where the task was spawned (`crate/file:line`).
+    pub task: String,
+    pub us_per_put: f64,
+    pub polls_per_put: f64,
 }
 
 /// A step both quorum members took: medians of the earlier and the later
@@ -194,14 +216,30 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
         .collect();
     marks.sort_by_key(|m| m.ns);
 
-    // Per put: its start, and the first time each (node, event) happened in it.
-    let mut puts: Vec<(u64, FirstSeen)> = Vec::new();
+    // Per put: its start, the first time each (node, event) happened in it,
+    // and the task polls that started in it.
+    let mut puts: Vec<(u64, FirstSeen, TaskPolls)> = Vec::new();
+    let mut polling: BTreeMap<(u32, &str), u64> = BTreeMap::new();
     for m in &marks {
         if m.pid == leader && m.event == "put_in" {
-            puts.push((m.ns, BTreeMap::new()));
+            puts.push((m.ns, BTreeMap::new(), BTreeMap::new()));
             continue;
         }
-        let (Some((start, seen)), Some(node)) = (puts.last_mut(), role.get(&m.pid)) else {
+        if let Some(task) = m.event.strip_prefix(TASK) {
+            if m.n == 1 {
+                polling.insert((m.pid, task), m.ns);
+            } else if let (Some(from), Some((start, _, tasks))) =
+                (polling.remove(&(m.pid, task)), puts.last_mut())
+            {
+                if from >= *start {
+                    let t = tasks.entry((m.pid, task.to_string())).or_default();
+                    t.0 += m.ns - from;
+                    t.1 += 1;
+                }
+            }
+            continue;
+        }
+        let (Some((start, seen, _)), Some(node)) = (puts.last_mut(), role.get(&m.pid)) else {
             continue;
         };
         let event = match m.event.as_str() {
@@ -211,19 +249,20 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
         seen.entry((node.clone(), event))
             .or_insert(m.ns.saturating_sub(*start));
     }
-    let starts: Vec<u64> = puts.iter().map(|(s, _)| *s).collect();
+    let starts: Vec<u64> = puts.iter().map(|(s, _, _)| *s).collect();
     let complete: Vec<_> = puts
         .into_iter()
         .enumerate()
         .skip(skip)
         .filter(|(i, _)| i + 1 < starts.len())
-        .filter_map(|(i, (start, seen))| {
+        .filter_map(|(i, (start, seen, tasks))| {
             let out = *seen.get(&("leader".to_string(), "put_out".to_string()))?;
             Some(Complete {
                 start,
                 out,
                 gap: starts[i + 1] - start - out,
                 seen,
+                tasks,
             })
         })
         .collect();
@@ -328,7 +367,50 @@ pub fn analyse(mut marks: Vec<Mark>, skip: usize, dir: &Path) -> Result<Timeline
         with_spare: summary(with),
         without_spare: summary(without),
         apply_lag,
+        tasks: task_times(&complete, &role),
     })
+}
+
+/// Each kind of node's task polls per put (see [`TaskTime`]), the busiest
+/// first within a kind.
+fn task_times(complete: &[Complete], role: &BTreeMap<u32, String>) -> Vec<TaskTime> {
+    let kind = |pid: &u32| {
+        role.get(pid)
+            .and_then(|r| r.split(' ').next())
+            .unwrap_or("other")
+            .to_string()
+    };
+    let mut nodes: BTreeMap<String, usize> = BTreeMap::new();
+    for pid in role.keys() {
+        *nodes.entry(kind(pid)).or_default() += 1;
+    }
+    let mut sum: BTreeMap<(String, &str), (u64, u64)> = BTreeMap::new();
+    for put in complete {
+        for ((pid, task), (ns, polls)) in &put.tasks {
+            let t = sum.entry((kind(pid), task.as_str())).or_default();
+            t.0 += ns;
+            t.1 += polls;
+        }
+    }
+    let mut times: Vec<TaskTime> = sum
+        .into_iter()
+        .map(|((node, task), (ns, polls))| {
+            let per = (complete.len() * nodes.get(&node).copied().unwrap_or(1).max(1)) as f64;
+            TaskTime {
+                task: task.to_string(),
+                us_per_put: ns as f64 / 1e3 / per,
+                polls_per_put: polls as f64 / per,
+                node,
+            }
+        })
+        .collect();
+    let order = |n: &str| ["leader", "member", "spare"].iter().position(|k| *k == n);
+    times.sort_by(|a, b| {
+        order(&a.node)
+            .cmp(&order(&b.node))
+            .then(b.us_per_put.total_cmp(&a.us_per_put))
+    });
+    times
 }
 
 /// For each event both members marked in at least half of the puts, the
@@ -438,6 +520,33 @@ impl Timeline {
             s.push_str(&format!(
                 "  {:<12} p50 {:>8.0}  p99 {:>8.0}  max {:>8.0}  ({} entries)\n",
                 l.node, l.p50_us, l.p99_us, l.max_us, l.entries
+            ));
+        }
+        if !self.tasks.is_empty() {
+            s.push_str(
+                "\nruntime tasks polled per put, by where they were spawned (mean per node of \
+                 each kind):\n",
+            );
+        }
+        let mut kind = "";
+        for t in &self.tasks {
+            if t.node != kind {
+                kind = &t.node;
+                let (us, polls) = self
+                    .tasks
+                    .iter()
+                    .filter(|o| o.node == t.node)
+                    .fold((0.0, 0.0), |(u, p), o| {
+                        (u + o.us_per_put, p + o.polls_per_put)
+                    });
+                s.push_str(&format!(
+                    "  {:<8} {:>7.1} µs {:>6.2} polls  all tasks\n",
+                    t.node, us, polls
+                ));
+            }
+            s.push_str(&format!(
+                "  {:<8} {:>7.1} µs {:>6.2} polls  {}\n",
+                "", t.us_per_put, t.polls_per_put, t.task
             ));
         }
         s
@@ -609,6 +718,67 @@ mod tests {
         assert!(t
             .to_text()
             .contains("      100.0      180.0  p_read (4 puts)"));
+    }
+
+    #[test]
+    fn task_polls_are_summed_per_kind_of_node_and_kept_out_of_the_steps() {
+        let mut marks = vec![
+            // A poll running when the first put arrives belongs to no put.
+            mark(0, LEADER, "task:openraft/core.rs:9", 1),
+            mark(6_000, LEADER, "task:openraft/core.rs:9", 0),
+        ];
+        for t in [0, 1000, 2000] {
+            // Each put starts 5 µs into its slot, after the poll above ended.
+            let us = |x: u64| (t + 5 + x) * 1000;
+            marks.extend(put(t + 5, 700, true));
+            marks.extend([
+                mark(us(10), LEADER, "task:openraft/core.rs:9", 1),
+                mark(us(30), LEADER, "task:openraft/core.rs:9", 0),
+                mark(us(600), LEADER, "task:openraft/core.rs:9", 1),
+                mark(us(610), LEADER, "task:openraft/core.rs:9", 0),
+                mark(us(620), LEADER, "task:hyper-util/rt/tokio.rs:1", 1),
+                mark(us(624), LEADER, "task:hyper-util/rt/tokio.rs:1", 0),
+                mark(us(200), 20, "task:node/x.rs:5", 1),
+                mark(us(240), 20, "task:node/x.rs:5", 0),
+                mark(us(210), 30, "task:node/x.rs:5", 1),
+                mark(us(230), 30, "task:node/x.rs:5", 0),
+                // An end without its start is left out.
+                mark(us(300), 30, "task:node/y.rs:6", 0),
+            ]);
+        }
+        let t = analyse(marks, 0, Path::new("x")).unwrap();
+        assert_eq!(t.puts, 2);
+        assert!(t.steps.iter().all(|s| !s.event.starts_with(TASK)));
+        let got: Vec<(&str, &str, f64, f64)> = t
+            .tasks
+            .iter()
+            .map(|t| {
+                (
+                    t.node.as_str(),
+                    t.task.as_str(),
+                    t.us_per_put,
+                    t.polls_per_put,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("leader", "openraft/core.rs:9", 30.0, 2.0),
+                ("leader", "hyper-util/rt/tokio.rs:1", 4.0, 1.0),
+                // Two members: (40 + 20) / 2 per member.
+                ("member", "node/x.rs:5", 30.0, 1.0),
+            ]
+        );
+        let text = t.to_text();
+        assert!(
+            text.contains("leader      34.0 µs   3.00 polls  all tasks"),
+            "{text}"
+        );
+        assert!(
+            text.contains("member      30.0 µs   1.00 polls  all tasks"),
+            "{text}"
+        );
     }
 
     #[test]

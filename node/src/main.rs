@@ -35,6 +35,8 @@ fn runtime(workers: Option<NonZeroUsize>) -> std::io::Result<tokio::runtime::Run
     }
     #[cfg(tokio_unstable)]
     builder.disable_lifo_slot();
+    #[cfg(all(tokio_unstable, feature = "timeline"))]
+    aegis_node::timeline::mark_task_polls(&mut builder);
     builder.build()
 }
 

@@ -23,6 +23,8 @@
 //! appends) and for this node's own connections to its peers (`o_read`,
 //! `o_wstart`, `o_write`: a leader's side), so the time between a send and
 //! its receipt splits into the sockets and the processes around them.
+//! With `AEGIS_TIMELINE_TASKS` as well, each runtime task poll is marked
+//! ([`mark_task_polls`]).
 
 /// The environment variable naming the output directory.
 pub const ENV: &str = "AEGIS_TIMELINE";
@@ -102,6 +104,67 @@ mod record {
 
 #[cfg(feature = "timeline")]
 pub use record::mark;
+
+/// With `AEGIS_TIMELINE_TASKS` also set, every poll of a runtime task is
+/// marked too: `task:<crate>/<file>:<line>` (where the task was spawned)
+/// with n = 1 when the poll starts and 0 when it ends, so `aegis-bench
+/// timeline` can say which tasks a node's worker ran per put and for how
+/// long. Off by default: two marks per poll slow every hand-off a little.
+#[cfg(all(feature = "timeline", tokio_unstable))]
+pub fn mark_task_polls(builder: &mut tokio::runtime::Builder) {
+    if std::env::var_os(TASKS_ENV).is_none() || std::env::var_os(ENV).is_none() {
+        return;
+    }
+    builder.on_before_task_poll(|t| record::mark(tasks::name(t.spawned_at()), 1));
+    builder.on_after_task_poll(|t| record::mark(tasks::name(t.spawned_at()), 0));
+}
+
+/// The environment variable that turns task-poll marks on.
+pub const TASKS_ENV: &str = "AEGIS_TIMELINE_TASKS";
+
+/// The mark name of tasks spawned at `file`:`line` (a task-poll mark's
+/// event): `…/openraft-0.10.0/src/core/tick.rs`, 76 →
+/// `task:openraft/core/tick.rs:76`.
+pub fn task_site(file: &str, line: u32) -> String {
+    let (krate, path) = match file.rsplit_once("/src/") {
+        Some((dir, path)) => {
+            let dir = dir.rsplit('/').next().unwrap_or(dir);
+            // A registry crate's directory ends in its version: the
+            // name is what comes before the first `-` and a digit.
+            let krate = dir
+                .match_indices('-')
+                .find(|(i, _)| dir[i + 1..].starts_with(|c: char| c.is_ascii_digit()))
+                .map_or(dir, |(i, _)| &dir[..i]);
+            (krate, path)
+        }
+        None => ("", file),
+    };
+    // A mark is `ns event n` on one line: no whitespace in the event.
+    format!("task:{krate}/{path}:{line}").replace(char::is_whitespace, "_")
+}
+
+#[cfg(all(feature = "timeline", tokio_unstable))]
+mod tasks {
+    use std::collections::HashMap;
+    use std::panic::Location;
+    use std::sync::Mutex;
+
+    type Names = HashMap<(&'static str, u32), &'static str>;
+
+    static NAMES: Mutex<Option<Names>> = Mutex::new(None);
+
+    /// The mark's event name for tasks spawned at `at`, made once per spawn
+    /// site (a few dozen in a node) and kept for the process's life.
+    pub fn name(at: &'static Location<'static>) -> &'static str {
+        let Ok(mut names) = NAMES.lock() else {
+            return "task:?";
+        };
+        names
+            .get_or_insert_with(HashMap::new)
+            .entry((at.file(), at.line()))
+            .or_insert_with(|| Box::leak(super::task_site(at.file(), at.line()).into_boxed_str()))
+    }
+}
 
 /// The client port's accepted connections. With the `timeline` feature each
 /// socket read and write is marked, so the time between one put's answer and
@@ -257,5 +320,36 @@ mod socket {
         fn connect_info(&self) -> TcpConnectInfo {
             self.0.connect_info()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn task_sites_name_the_crate_without_its_version() {
+        assert_eq!(
+            super::task_site(
+                "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/openraft-0.10.0-alpha.37/src/core/tick.rs",
+                76
+            ),
+            "task:openraft/core/tick.rs:76"
+        );
+        assert_eq!(
+            super::task_site("/r/hyper-util-0.1.19/src/rt/tokio.rs", 127),
+            "task:hyper-util/rt/tokio.rs:127"
+        );
+        assert_eq!(
+            super::task_site("/work/main/node/src/server.rs", 139),
+            "task:node/server.rs:139"
+        );
+        assert_eq!(
+            super::task_site("node/src/raft/log_store.rs", 241),
+            "task:node/raft/log_store.rs:241"
+        );
+        assert_eq!(super::task_site("lib.rs", 1), "task:/lib.rs:1");
+        assert_eq!(
+            super::task_site("/a b/my crate/src/x y.rs", 2),
+            "task:my_crate/x_y.rs:2"
+        );
     }
 }
