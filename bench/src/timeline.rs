@@ -6,7 +6,9 @@
 //! leader is the node that saw `put_in`; the followers that received the
 //! most appends are the quorum set's members, the rest spare. With one put
 //! in flight, every mark between one `put_in` and the next belongs to that
-//! put, whichever node made it.
+//! put, whichever node made it. Task-poll marks (`task:<where spawned>`,
+//! from `AEGIS_TIMELINE_TASKS`) are not steps: their time is summed per
+//! kind of node instead ([`TaskTime`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
