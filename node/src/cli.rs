@@ -52,6 +52,13 @@ pub struct Args {
           allow_negative_numbers = true,
           value_parser = clap::value_parser!(i32).range(-20..=19))]
     pub wal_flusher_nice: i32,
+    /// Microseconds a leader's runtime worker keeps its CPU, yielding,
+    /// before it sleeps while it waits on one to four writes (0: sleep at
+    /// once). On a virtual machine a sleeping worker halts its vCPU, and the
+    /// quorum's reply then waits for the host to run it again (docs/adr/0021).
+    #[arg(long, env = "AEGIS_LEADER_SPIN_US", default_value_t = 400,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub leader_spin_us: u64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -131,6 +138,19 @@ mod tests {
         );
         assert!(parse(&["--worker-threads=0"]).is_err());
         assert!(parse(&["--worker-threads=many"]).is_err());
+    }
+
+    #[test]
+    fn leader_spin_defaults_to_400_us_and_is_bounded() {
+        assert_eq!(parse(&[]).map(|a| a.leader_spin_us).ok(), Some(400));
+        assert_eq!(
+            parse(&["--leader-spin-us=0"])
+                .map(|a| a.leader_spin_us)
+                .ok(),
+            Some(0)
+        );
+        assert!(parse(&["--leader-spin-us=10001"]).is_err());
+        assert!(parse(&["--leader-spin-us=-1"]).is_err());
     }
 
     #[test]

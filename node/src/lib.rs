@@ -8,6 +8,7 @@ pub mod failpoint;
 pub mod timeline;
 pub mod api;
 pub mod cli;
+pub mod leader_spin;
 pub mod metrics;
 pub mod raft;
 pub mod server;

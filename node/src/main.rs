@@ -11,7 +11,10 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
     let args = aegis_node::cli::Args::parse();
-    match runtime(args.worker_threads) {
+    match runtime(
+        args.worker_threads,
+        std::time::Duration::from_micros(args.leader_spin_us),
+    ) {
         Ok(rt) => rt.block_on(run(args)),
         Err(e) => {
             eprintln!("aegis-node: cannot start the async runtime: {e}");
@@ -27,7 +30,12 @@ fn main() -> std::process::ExitCode {
 /// batch leave in one write and concurrent proposals enter one log batch.
 /// `disable_lifo_slot` is a tokio_unstable API; `.cargo/config.toml` sets the cfg.
 /// Without `--worker-threads`, tokio starts one worker per CPU the process may use.
-fn runtime(workers: Option<NonZeroUsize>) -> std::io::Result<tokio::runtime::Runtime> {
+/// With a non-zero `leader_spin`, a leader's worker keeps its CPU that long
+/// before it sleeps while a write is in flight (ADR-0021).
+fn runtime(
+    workers: Option<NonZeroUsize>,
+    leader_spin: std::time::Duration,
+) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
     if let Some(n) = workers {
@@ -37,7 +45,17 @@ fn runtime(workers: Option<NonZeroUsize>) -> std::io::Result<tokio::runtime::Run
     builder.disable_lifo_slot();
     #[cfg(all(tokio_unstable, feature = "timeline"))]
     aegis_node::timeline::mark_task_polls(&mut builder);
-    builder.build()
+    let spin = aegis_node::leader_spin::before_build(&mut builder, leader_spin);
+    let rt = builder.build()?;
+    if let Some(setup) = spin {
+        if !aegis_node::leader_spin::after_build(setup) {
+            eprintln!(
+                "aegis-node: the runtime's epoll instance was not found; \
+                 the leader sleeps at once (--leader-spin-us 0)"
+            );
+        }
+    }
+    Ok(rt)
 }
 
 async fn run(args: aegis_node::cli::Args) -> std::process::ExitCode {

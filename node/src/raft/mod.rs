@@ -594,6 +594,7 @@ impl Consensus {
                     op,
                 };
                 timeline!("propose", 0);
+                let _in_flight = crate::leader_spin::InFlight::start();
                 let resp = self
                     .raft
                     .client_write(Arc::new(cmd))
