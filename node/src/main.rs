@@ -31,7 +31,7 @@ fn main() -> std::process::ExitCode {
 /// `disable_lifo_slot` is a tokio_unstable API; `.cargo/config.toml` sets the cfg.
 /// Without `--worker-threads`, tokio starts one worker per CPU the process may use.
 /// With a non-zero `leader_spin`, a leader's worker keeps its CPU that long
-/// before it sleeps while a write is in flight (ADR-0021).
+/// before it sleeps while it waits on one to four writes (ADR-0021).
 fn runtime(
     workers: Option<NonZeroUsize>,
     leader_spin: std::time::Duration,
