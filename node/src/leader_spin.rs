@@ -74,8 +74,9 @@ pub fn after_build(setup: Setup) -> bool {
         .difference(&setup.epolls_before)
         .copied()
         .collect();
+    let instances: BTreeSet<Option<u64>> = new.iter().map(|&fd| inode(fd)).collect();
     match new.first() {
-        Some(&fd) if new.iter().all(|&other| same_instance(fd, other)) => {
+        Some(&fd) if instances.len() == 1 && !instances.contains(&None) => {
             RUNTIME_EPOLL.set(fd).is_ok()
         }
         _ => false,
@@ -122,14 +123,12 @@ fn epoll_fds() -> BTreeSet<RawFd> {
         .collect()
 }
 
-/// Whether two descriptors name the same open file (dup'd from one another).
-fn same_instance(a: RawFd, b: RawFd) -> bool {
-    let ino = |fd: RawFd| {
-        std::fs::metadata(format!("/proc/self/fd/{fd}"))
-            .ok()
-            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
-    };
-    a == b || (ino(a).is_some() && ino(a) == ino(b))
+/// The inode of the open file behind `fd`: equal for descriptors dup'd from
+/// one another.
+fn inode(fd: RawFd) -> Option<u64> {
+    std::fs::metadata(format!("/proc/self/fd/{fd}"))
+        .ok()
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
 }
 
 #[cfg(test)]
