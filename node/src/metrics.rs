@@ -151,8 +151,13 @@ impl Metrics {
     }
 
     pub fn observe_applied(&self, a: &Applied) {
-        if matches!(a.result, Ok(Reply::KeptAlive { .. })) {
-            self.0.renewals.inc();
+        match &a.result {
+            Ok(Reply::KeptAlive { .. }) => self.0.renewals.inc(),
+            Ok(Reply::KeptAliveMany { renewed }) => {
+                let n = renewed.iter().filter(|r| r.is_ok()).count();
+                self.0.renewals.inc_by(n as u64);
+            }
+            _ => {}
         }
         self.0.expirations.inc_by(a.expired_sessions.len() as u64);
         self.0.acquisitions.inc_by(a.grants.len() as u64);

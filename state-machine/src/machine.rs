@@ -104,6 +104,12 @@ impl StateMachine {
                     ttl_ms,
                 })
             }
+            Op::KeepAlives { session_ids } => Ok(Reply::KeptAliveMany {
+                renewed: session_ids
+                    .iter()
+                    .map(|id| self.sessions.keep_alive(*id, self.now_ms))
+                    .collect(),
+            }),
             Op::CloseSession { session_id } => {
                 let session = self.sessions.remove(*session_id)?;
                 self.end_sessions(index, vec![session], fx);

@@ -57,6 +57,14 @@ pub enum Op {
     SetRetention {
         max_versions: u64,
     },
+    // Variants are encoded by position: new ones go last.
+    /// Many keep-alives in one entry, renewed in order. Proposed only once
+    /// every member decodes it (the leader asks, see
+    /// `node/src/raft/keep_alive_batch.rs`): a build without it cannot
+    /// read an entry that holds it.
+    KeepAlives {
+        session_ids: Vec<u64>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,6 +248,12 @@ pub enum Reply {
         responses: Vec<TxnStepReply>,
     },
     RetentionSet,
+    // Variants are encoded by position: new ones go last.
+    /// One outcome per id of `Op::KeepAlives`, in order: what `KeepAlive`
+    /// of that id alone would have returned.
+    KeptAliveMany {
+        renewed: Vec<Result<u64, SmError>>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -363,6 +377,7 @@ impl std::fmt::Display for Command {
             Op::Tick => "tick",
             Op::OpenSession { .. } => "open-session",
             Op::KeepAlive { .. } => "keep-alive",
+            Op::KeepAlives { .. } => "keep-alives",
             Op::CloseSession { .. } => "close-session",
             Op::Acquire { .. } => "acquire",
             Op::Release { .. } => "release",
@@ -440,5 +455,25 @@ mod tests {
                 e
             );
         }
+    }
+
+    /// Logs and peers of earlier builds hold these variants at these
+    /// positions (postcard writes the position first); a new variant that
+    /// moved them would make every stored entry decode as another command.
+    #[test]
+    fn command_and_reply_variants_keep_their_positions() {
+        let tag = |op: Op| postcard::to_stdvec(&op).expect("encode")[0];
+        assert_eq!(tag(Op::Tick), 0);
+        assert_eq!(tag(Op::KeepAlive { session_id: 1 }), 2);
+        assert_eq!(tag(Op::SetRetention { max_versions: 1 }), 10);
+        assert_eq!(
+            tag(Op::KeepAlives {
+                session_ids: vec![]
+            }),
+            11
+        );
+        let tag = |r: Reply| postcard::to_stdvec(&r).expect("encode")[0];
+        assert_eq!(tag(Reply::RetentionSet), 12);
+        assert_eq!(tag(Reply::KeptAliveMany { renewed: vec![] }), 13);
     }
 }

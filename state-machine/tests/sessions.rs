@@ -231,3 +231,58 @@ fn stats_count_sessions_locks_waiters_and_keys() {
         }
     );
 }
+
+#[test]
+fn keep_alives_in_one_entry_each_get_what_a_lone_keep_alive_would() {
+    let mut h = Harness::new();
+    let short = h.open(1_000);
+    let long = h.open(5_000);
+    let closed = h.open(5_000);
+    h.ok(Op::CloseSession { session_id: closed });
+    // `short` crosses its deadline in the batch's own entry: expiry runs
+    // first, as for a lone keep-alive, and the others are still renewed.
+    h.advance(1_000);
+    let a = h.apply(Op::KeepAlives {
+        session_ids: vec![long, short, 77, closed, long],
+    });
+    assert_eq!(a.expired_sessions, vec![short]);
+    assert_eq!(
+        a.result,
+        Ok(Reply::KeptAliveMany {
+            renewed: vec![
+                Ok(5_000),
+                Err(SmError::SessionExpired { session_id: short }),
+                Err(SmError::SessionNotFound { session_id: 77 }),
+                Err(SmError::SessionExpired { session_id: closed }),
+                Ok(5_000),
+            ]
+        })
+    );
+    assert_eq!(h.sm.session(long).unwrap().deadline_ms, h.clock_ms + 5_000);
+}
+
+#[test]
+fn keep_alives_in_one_entry_leave_the_state_a_keep_alive_each_would() {
+    let mut one = Harness::new();
+    let mut many = Harness::new();
+    let ids: Vec<u64> = (0..4).map(|_| one.open(2_000)).collect();
+    for _ in 0..4 {
+        many.open(2_000);
+    }
+    one.advance(1_500);
+    many.advance(1_500);
+    for id in &ids[..3] {
+        one.ok(Op::KeepAlive { session_id: *id });
+    }
+    many.ok(Op::KeepAlives {
+        session_ids: ids[..3].to_vec(),
+    });
+    // The unrenewed one expires on both at the same replicated time.
+    one.advance(500);
+    many.advance(500);
+    assert_eq!(one.apply(Op::Tick).expired_sessions, vec![ids[3]]);
+    assert_eq!(many.apply(Op::Tick).expired_sessions, vec![ids[3]]);
+    for id in &ids[..3] {
+        assert_eq!(one.sm.session(*id), many.sm.session(*id));
+    }
+}

@@ -6,6 +6,7 @@ mod append_stream;
 mod entry_cache;
 mod forward;
 pub mod incarnation;
+mod keep_alive_batch;
 mod log_store;
 mod network;
 mod pace;
@@ -121,6 +122,8 @@ pub struct Consensus {
     handing_over_in: AtomicU64,
     /// Shared with the network: which followers get appends in batches.
     pacer: Arc<pace::Pacer>,
+    /// Proposes the keep-alives this node leads many to an entry.
+    keep_alives: keep_alive_batch::KeepAliveBatcher,
     metrics: Metrics,
 }
 
@@ -171,6 +174,29 @@ fn openraft_election_timeouts(heartbeat: u64, min: u64, max: u64) -> (u64, u64) 
 /// snapshot. Spread out, at most a member or two are busy at a time.
 fn snapshot_interval(configured: u64, id: NodeId) -> u64 {
     configured.saturating_add(configured / 20 * (id % 5))
+}
+
+/// What a failed `client_write` tells the node that asked for it.
+fn write_err(
+    e: openraft::errors::RaftError<
+        types::TypeConfig,
+        openraft::errors::ClientWriteError<types::TypeConfig>,
+    >,
+) -> ForwardError {
+    use openraft::errors::{ClientWriteError, RaftError};
+    match e {
+        // Rejected before its entry was appended: safe to retry elsewhere.
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ForwardError::NotLeader {
+            leader: f.leader_id,
+        },
+        // Appended, then discarded on a leader change: another leader
+        // may still commit it, so the outcome is unknown.
+        RaftError::APIError(e @ ClientWriteError::LogEntryDiscarded(_)) => {
+            ForwardError::Failed(e.to_string())
+        }
+        RaftError::APIError(other) => ForwardError::Refused(other.to_string()),
+        RaftError::Fatal(f) => ForwardError::Failed(f.to_string()),
+    }
 }
 
 /// The leader's wall clock, stamped into each command it proposes. The only
@@ -238,7 +264,8 @@ impl Consensus {
         let leader_wait = Duration::from_millis(
             (millis(c.raft.election_timeout_max_ms) * 4).max(2000) + rpc_timeout.as_millis() as u64,
         );
-        Ok(Arc::new(Consensus {
+        let keep_alives = keep_alive_batch::KeepAliveBatcher::start(raft.clone());
+        let consensus = Arc::new(Consensus {
             raft,
             id: opts.id,
             incarnation: opts.incarnation,
@@ -249,8 +276,11 @@ impl Consensus {
             read_lease: Duration::from_millis(election.1 / 2),
             handing_over_in: AtomicU64::new(0),
             pacer,
+            keep_alives,
             metrics: opts.metrics,
-        }))
+        });
+        tokio::spawn(keep_alive_batch::watch_gate(Arc::downgrade(&consensus)));
+        Ok(consensus)
     }
 
     pub fn id(&self) -> NodeId {
@@ -567,27 +597,13 @@ impl Consensus {
         req: ForwardRequest,
         origin: Option<NodeId>,
     ) -> Result<ForwardReply, ForwardError> {
-        use openraft::errors::{ClientWriteError, RaftError};
-        fn write_err(
-            e: RaftError<types::TypeConfig, ClientWriteError<types::TypeConfig>>,
-        ) -> ForwardError {
-            match e {
-                // Rejected before its entry was appended: safe to retry elsewhere.
-                RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-                    ForwardError::NotLeader {
-                        leader: f.leader_id,
-                    }
-                }
-                // Appended, then discarded on a leader change: another leader
-                // may still commit it, so the outcome is unknown.
-                RaftError::APIError(e @ ClientWriteError::LogEntryDiscarded(_)) => {
-                    ForwardError::Failed(e.to_string())
-                }
-                RaftError::APIError(other) => ForwardError::Refused(other.to_string()),
-                RaftError::Fatal(f) => ForwardError::Failed(f.to_string()),
-            }
-        }
         match req {
+            ForwardRequest::Propose(Op::KeepAlive { session_id }) if self.keep_alives.is_open() => {
+                self.keep_alives
+                    .renew(session_id)
+                    .await
+                    .map(ForwardReply::Applied)
+            }
             ForwardRequest::Propose(op) => {
                 let cmd = Command {
                     leader_ts_ms: leader_now_ms(),

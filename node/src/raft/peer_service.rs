@@ -267,6 +267,7 @@ impl RaftPeer for PeerService {
             node_id: self.consensus.id,
             incarnation: self.consensus.incarnation,
             initialized: self.consensus.has_membership(),
+            commands: super::keep_alive_batch::COMMANDS,
         }))
     }
 }
