@@ -31,20 +31,27 @@ const MAX_IN_FLIGHT: usize = 4;
 /// The runtime's epoll descriptor, once found.
 static RUNTIME_EPOLL: OnceLock<RawFd> = OnceLock::new();
 
-/// Counts one proposal as in flight until dropped.
+/// Counts a proposal as in flight until dropped.
 #[must_use]
-pub struct InFlight(());
+pub struct InFlight(usize);
 
 impl InFlight {
     pub fn start() -> InFlight {
-        IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
-        InFlight(())
+        InFlight::writes(1)
+    }
+
+    /// One proposal that carries `n` clients' writes (a batch of
+    /// keep-alives), counted as `n`: many callers waiting is load, not the
+    /// lone client the spin is for.
+    pub fn writes(n: usize) -> InFlight {
+        IN_FLIGHT.fetch_add(n, Ordering::Relaxed);
+        InFlight(n)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
+        IN_FLIGHT.fetch_sub(self.0, Ordering::Relaxed);
     }
 }
 

@@ -127,7 +127,7 @@ async fn propose(raft: &Raft, batch: Vec<Waiting>) {
         op,
     };
     let written = {
-        let _in_flight = crate::leader_spin::InFlight::start();
+        let _in_flight = crate::leader_spin::InFlight::writes(batch.len());
         raft.client_write(Arc::new(cmd)).await
     };
     let applied = written.map_err(write_err).and_then(|r| {
