@@ -26,6 +26,7 @@ struct Inner {
     log_lag: IntGaugeVec,
     leader_changes: IntCounter,
     proposals_failed: IntCounter,
+    forwarded: IntCounter,
     wall_clock: IntGauge,
     fsync: Histogram,
     renewals: IntCounter,
@@ -125,6 +126,11 @@ impl Metrics {
                 "aegis_raft_proposals_failed_total",
                 "Proposals that failed",
             ),
+            forwarded: counter(
+                &r,
+                "aegis_raft_forwarded_requests_total",
+                "Requests other nodes forwarded to this node as leader",
+            ),
             wall_clock: gauge(
                 &r,
                 "aegis_node_wall_clock_ms",
@@ -165,6 +171,10 @@ impl Metrics {
 
     pub fn proposal_failed(&self) {
         self.0.proposals_failed.inc();
+    }
+
+    pub fn forwarded(&self) {
+        self.0.forwarded.inc();
     }
 
     pub fn leader_changed(&self) {

@@ -1,7 +1,8 @@
 //! Keep-alives many to a log entry, with real processes: the leader batches
 //! them once every member says it decodes the batch, each keep-alive still
 //! gets its own session's answer, a member that is down does not stop it,
-//! and a member of an older build (a fake
+//! a follower forwards them to the leader many to a request, and a member of
+//! an older build (a fake
 //! peer that answers `Identity` without the `commands` field) keeps them one
 //! to an entry until it leaves.
 
@@ -123,6 +124,63 @@ async fn keep_alives_share_entries_and_each_gets_its_own_answer() {
         entries < BURST / 2,
         "{entries} entries with node {follower} down"
     );
+}
+
+/// The leader's count of requests forwarded to it, from its metrics page.
+async fn forwarded_to(metrics_addr: &str) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(metrics_addr).await.unwrap();
+    conn.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut page = String::new();
+    conn.read_to_string(&mut page).await.unwrap();
+    page.lines()
+        .find_map(|l| l.strip_prefix("aegis_raft_forwarded_requests_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .expect("the counter on the metrics page") as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_forwards_keep_alives_many_to_a_request() {
+    let _g = serial().await;
+    let c = cluster(3).await;
+    let client = c.client().unwrap();
+    let leader = leader_of(&c).await as usize;
+    let follower = (1..=3).find(|&n| n != leader).unwrap();
+    let endpoint = format!("http://{}", c.addrs(follower).unwrap().client);
+    let mut sessions = SessionClient::connect(endpoint).await.unwrap();
+    let metrics = c.addrs(leader).unwrap().metrics.clone();
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(client.session_open(30_000).await.unwrap().0);
+    }
+    let never_opened = ids.iter().max().unwrap() + 1_000_000;
+    ids.push(never_opened);
+
+    // Once the follower has heard that the leader takes batches, a burst
+    // costs the leader far fewer forwarded requests than keep-alives.
+    let until = Instant::now() + Duration::from_secs(20);
+    let (got, forwards) = loop {
+        let before = forwarded_to(&metrics).await;
+        let (got, _) = burst(&mut sessions, &ids).await;
+        let forwards = forwarded_to(&metrics).await - before;
+        if forwards < BURST as u64 / 2 || Instant::now() >= until {
+            break (got, forwards);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        forwards < BURST as u64 / 2,
+        "{BURST} keep-alives took {forwards} forwarded requests"
+    );
+    let want: Vec<(u64, u64)> = ids
+        .iter()
+        .cycle()
+        .take(BURST)
+        .map(|&id| (id, if id == never_opened { 0 } else { 30_000 }))
+        .collect();
+    assert_eq!(got, want);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,13 +25,24 @@ pub enum ForwardRequest {
     TransferLeader {
         to: NodeId,
     },
+    // Variants are encoded by position: new ones go last.
+    /// Many clients' keep-alives, each renewed as `Propose(KeepAlive)`
+    /// would; sent only to a leader that said it takes them (ADR-0022).
+    KeepAlives {
+        session_ids: Vec<u64>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ForwardReply {
     Applied(Applied),
     ReadIndex(u64),
-    Done { index: u64 },
+    Done {
+        index: u64,
+    },
+    // Variants are encoded by position: new ones go last.
+    /// One outcome per id of `ForwardRequest::KeepAlives`, in order.
+    KeptAlive(Vec<Result<Applied, ForwardError>>),
 }
 
 /// Failures a forwarded request reports back. `NotLeader` means nothing
@@ -44,4 +55,27 @@ pub enum ForwardError {
     Refused(String),
     #[error("{0}")]
     Failed(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nodes of earlier builds send and read these variants at these
+    /// positions (postcard writes the position first).
+    #[test]
+    fn forward_variants_keep_their_positions() {
+        let tag = |r: ForwardRequest| postcard::to_stdvec(&r).expect("encode")[0];
+        assert_eq!(tag(ForwardRequest::ReadIndex), 1);
+        assert_eq!(tag(ForwardRequest::TransferLeader { to: 1 }), 5);
+        assert_eq!(
+            tag(ForwardRequest::KeepAlives {
+                session_ids: vec![1]
+            }),
+            6
+        );
+        let tag = |r: ForwardReply| postcard::to_stdvec(&r).expect("encode")[0];
+        assert_eq!(tag(ForwardReply::Done { index: 1 }), 2);
+        assert_eq!(tag(ForwardReply::KeptAlive(vec![])), 3);
+    }
 }

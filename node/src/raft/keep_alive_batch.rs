@@ -15,10 +15,17 @@
 //! member which commands it decodes ([`COMMANDS`], the `commands` field of
 //! `RaftPeer.Identity`) every [`GATE_EVERY`], and batches only while all of
 //! them have answered that they decode it (ADR-0022).
+//!
+//! A follower forwards its clients' keep-alives to the leader the same way:
+//! what queued while the previous batch was on its way goes as one
+//! `ForwardRequest::KeepAlives`, to a leader that has said (the same
+//! `commands`, asked every [`GATE_EVERY`]) it takes one. The leader puts
+//! each into its own batch.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use aegis_state_machine::{Applied, Command, Op, Reply};
@@ -26,9 +33,9 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
-use super::forward::ForwardError;
+use super::forward::{ForwardError, ForwardReply, ForwardRequest};
 use super::types::{NodeId, Raft};
-use super::{leader_now_ms, write_err, Consensus};
+use super::{leader_now_ms, write_err, Consensus, ConsensusError};
 
 /// The newest set of log commands this build decodes (see the proto's
 /// `IdentityResponse.commands`): 1 adds `Op::KeepAlives`.
@@ -50,26 +57,67 @@ const MAX_BATCH: usize = 1024;
 /// awaiting it, so this only bounds a burst; a full queue makes callers wait.
 const QUEUE: usize = 4096;
 
-struct Waiting {
+/// A keep-alive waiting for its batch, and where its answer goes.
+struct Waiting<E> {
     session_id: u64,
-    reply: oneshot::Sender<Result<Applied, ForwardError>>,
+    reply: oneshot::Sender<Result<Applied, E>>,
 }
 
 pub(crate) struct KeepAliveBatcher {
     /// Every member decodes `Op::KeepAlives` (as last asked).
     open: AtomicBool,
-    queue: mpsc::Sender<Waiting>,
+    queue: mpsc::Sender<Waiting<ForwardError>>,
+    /// On a follower: the leader last asked, and the commands it said it
+    /// decodes.
+    leader_said: Mutex<Option<(NodeId, u32)>>,
+    forwarded: mpsc::Sender<Waiting<ConsensusError>>,
 }
 
+/// The follower's queue, for [`forward_batches`].
+pub(crate) struct ForwardQueue(mpsc::Receiver<Waiting<ConsensusError>>);
+
 impl KeepAliveBatcher {
-    /// Starts the batching task, which proposes through `raft`.
-    pub(crate) fn start(raft: Raft) -> KeepAliveBatcher {
+    /// Starts the leader's batching task, which proposes through `raft`;
+    /// the follower's queue is for [`forward_batches`] to serve.
+    pub(crate) fn start(raft: Raft) -> (KeepAliveBatcher, ForwardQueue) {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(raft, rx));
-        KeepAliveBatcher {
+        tokio::spawn(run(rx, move |batch| {
+            let raft = raft.clone();
+            async move { propose(&raft, batch).await }
+        }));
+        let (forwarded, forward_rx) = mpsc::channel(QUEUE);
+        let batcher = KeepAliveBatcher {
             open: AtomicBool::new(false),
             queue,
-        }
+            leader_said: Mutex::new(None),
+            forwarded,
+        };
+        (batcher, ForwardQueue(forward_rx))
+    }
+
+    /// True when `leader` has said it takes keep-alives many to a request.
+    pub(crate) fn leader_takes_batches(&self, leader: NodeId) -> bool {
+        matches!(*self.said_by_leader(), Some((l, commands)) if l == leader && commands >= COMMANDS)
+    }
+
+    fn said_by_leader(&self) -> std::sync::MutexGuard<'_, Option<(NodeId, u32)>> {
+        // Plain data, whole after any panic: a poisoned lock is still usable.
+        self.leader_said
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// On a follower: renews `session_id` through the leader, in the next
+    /// batch this follower forwards.
+    pub(crate) async fn forward(&self, session_id: u64) -> Result<Applied, ConsensusError> {
+        let (reply, answer) = oneshot::channel();
+        self.forwarded
+            .send(Waiting { session_id, reply })
+            .await
+            .map_err(|_| ConsensusError::Fatal("the node is stopping".into()))?;
+        answer.await.map_err(|_| {
+            ConsensusError::Unknown("keep-alive dropped before its outcome was known".into())
+        })?
     }
 
     /// True when keep-alives may share entries.
@@ -91,7 +139,13 @@ impl KeepAliveBatcher {
     }
 }
 
-async fn run(raft: Raft, mut rx: mpsc::Receiver<Waiting>) {
+/// Takes what has queued as one batch whenever fewer than
+/// [`MAX_IN_FLIGHT`] are in flight, and hands it to `send`.
+async fn run<E, F, Fut>(mut rx: mpsc::Receiver<Waiting<E>>, mut send: F)
+where
+    F: FnMut(Vec<Waiting<E>>) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let mut in_flight = FuturesUnordered::new();
     loop {
         tokio::select! {
@@ -104,7 +158,7 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Waiting>) {
                         Err(_) => break,
                     }
                 }
-                in_flight.push(propose(&raft, batch));
+                in_flight.push(send(batch));
             }
             Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
         }
@@ -113,7 +167,7 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Waiting>) {
     while in_flight.next().await.is_some() {}
 }
 
-async fn propose(raft: &Raft, batch: Vec<Waiting>) {
+async fn propose(raft: &Raft, batch: Vec<Waiting<ForwardError>>) {
     let op = match batch.as_slice() {
         [one] => Op::KeepAlive {
             session_id: one.session_id,
@@ -174,6 +228,68 @@ fn one_of(
     })
 }
 
+/// While `consensus` lives, forwards its followers' keep-alives from
+/// `queue` to the leader in batches.
+pub(crate) async fn forward_batches(consensus: Weak<Consensus>, queue: ForwardQueue) {
+    run(queue.0, move |batch| {
+        let consensus = consensus.clone();
+        async move {
+            match consensus.upgrade() {
+                Some(c) => forward_batch(&c, batch).await,
+                // Dropping the batch tells each caller the node stopped.
+                None => drop(batch),
+            }
+        }
+    })
+    .await;
+}
+
+async fn forward_batch(c: &Consensus, batch: Vec<Waiting<ConsensusError>>) {
+    let leader = c
+        .leader()
+        .filter(|&l| l != c.id && c.keep_alives.leader_takes_batches(l))
+        .and_then(|l| c.member(l));
+    let sent = match leader {
+        Some(leader) => {
+            let req = ForwardRequest::KeepAlives {
+                session_ids: batch.iter().map(|w| w.session_id).collect(),
+            };
+            Some(c.forward_to(&leader, &req).await)
+        }
+        None => None,
+    };
+    let answers: Vec<Option<Result<Applied, ForwardError>>> = match sent {
+        Some(Ok(ForwardReply::KeptAlive(each))) if each.len() == batch.len() => {
+            each.into_iter().map(Some).collect()
+        }
+        // Not sent, or no answer to go by: each goes on its own, as a lone
+        // keep-alive would (renewing twice is harmless).
+        _ => vec![None; batch.len()],
+    };
+    let each = batch
+        .into_iter()
+        .zip(answers)
+        .map(|(w, answer)| async move {
+            let result = match answer {
+                Some(Ok(applied)) => Ok(applied),
+                Some(Err(ForwardError::Refused(m))) => Err(ConsensusError::Refused(m)),
+                Some(Err(ForwardError::Failed(m))) => {
+                    c.metrics.proposal_failed();
+                    Err(ConsensusError::Unknown(m))
+                }
+                Some(Err(ForwardError::NotLeader { .. })) | None => {
+                    c.propose_routed(Op::KeepAlive {
+                        session_id: w.session_id,
+                    })
+                    .await
+                }
+            };
+            // A caller that gave up is not waiting for its answer.
+            let _ = w.reply.send(result);
+        });
+    futures::future::join_all(each).await;
+}
+
 /// While `consensus` lives: on its leader, opens the gate once every member
 /// has said it decodes `Op::KeepAlives`, and closes it when one says it does
 /// not; on any other node, keeps it closed. A member that does not answer
@@ -186,10 +302,12 @@ pub(crate) async fn watch_gate(consensus: Weak<Consensus>) {
         tokio::time::sleep(GATE_EVERY).await;
         let Some(c) = consensus.upgrade() else { return };
         let open = if c.is_leader() {
+            *c.keep_alives.said_by_leader() = None;
             ask_members(&c, &mut said).await;
             said.values().all(|&commands| commands >= COMMANDS)
         } else {
             said.clear();
+            ask_leader(&c).await;
             false
         };
         if c.keep_alives.open.swap(open, Ordering::Relaxed) != open {
@@ -199,6 +317,25 @@ pub(crate) async fn watch_gate(consensus: Weak<Consensus>) {
                 tracing::info!("keep-alives go one to an entry");
             }
         }
+    }
+}
+
+/// On a follower: asks the leader which commands it decodes. Without an
+/// answer, what the same leader said last stands.
+async fn ask_leader(c: &Consensus) {
+    let Some(leader) = c.leader().filter(|&l| l != c.id) else {
+        *c.keep_alives.said_by_leader() = None;
+        return;
+    };
+    let answer = match c.member(leader) {
+        Some(member) => c.identity_of(&member).await.ok(),
+        None => None,
+    };
+    let mut said = c.keep_alives.said_by_leader();
+    match answer {
+        Some(r) if r.node_id == leader => *said = Some((leader, r.commands)),
+        _ if matches!(*said, Some((l, _)) if l == leader) => {}
+        _ => *said = None,
     }
 }
 

@@ -264,7 +264,7 @@ impl Consensus {
         let leader_wait = Duration::from_millis(
             (millis(c.raft.election_timeout_max_ms) * 4).max(2000) + rpc_timeout.as_millis() as u64,
         );
-        let keep_alives = keep_alive_batch::KeepAliveBatcher::start(raft.clone());
+        let (keep_alives, forward_queue) = keep_alive_batch::KeepAliveBatcher::start(raft.clone());
         let consensus = Arc::new(Consensus {
             raft,
             id: opts.id,
@@ -280,6 +280,10 @@ impl Consensus {
             metrics: opts.metrics,
         });
         tokio::spawn(keep_alive_batch::watch_gate(Arc::downgrade(&consensus)));
+        tokio::spawn(keep_alive_batch::forward_batches(
+            Arc::downgrade(&consensus),
+            forward_queue,
+        ));
         Ok(consensus)
     }
 
@@ -590,6 +594,34 @@ impl Consensus {
         }
     }
 
+    /// Stamps and proposes `op` on this node, which believes it is the leader.
+    async fn write(&self, op: Op) -> Result<Applied, ForwardError> {
+        let cmd = Command {
+            leader_ts_ms: leader_now_ms(),
+            op,
+        };
+        timeline!("propose", 0);
+        let _in_flight = crate::leader_spin::InFlight::start();
+        let resp = self
+            .raft
+            .client_write(Arc::new(cmd))
+            .await
+            .map_err(write_err)?;
+        timeline!("written", 0);
+        resp.data
+            .ok_or_else(|| ForwardError::Failed("command applied without a result".into()))
+    }
+
+    /// One keep-alive on this node, which believes it is the leader: in the
+    /// next batch when every member decodes batches, else an entry of its own.
+    async fn renew_here(&self, session_id: u64) -> Result<Applied, ForwardError> {
+        if self.keep_alives.is_open() {
+            self.keep_alives.renew(session_id).await
+        } else {
+            self.write(Op::KeepAlive { session_id }).await
+        }
+    }
+
     /// Carries out a request on this node, which believes it is the leader;
     /// `origin` is the node that forwarded it.
     pub(crate) async fn handle_forwarded(
@@ -598,31 +630,15 @@ impl Consensus {
         origin: Option<NodeId>,
     ) -> Result<ForwardReply, ForwardError> {
         match req {
-            ForwardRequest::Propose(Op::KeepAlive { session_id }) if self.keep_alives.is_open() => {
-                self.keep_alives
-                    .renew(session_id)
-                    .await
-                    .map(ForwardReply::Applied)
+            ForwardRequest::Propose(Op::KeepAlive { session_id }) => {
+                self.renew_here(session_id).await.map(ForwardReply::Applied)
             }
-            ForwardRequest::Propose(op) => {
-                let cmd = Command {
-                    leader_ts_ms: leader_now_ms(),
-                    op,
-                };
-                timeline!("propose", 0);
-                let _in_flight = crate::leader_spin::InFlight::start();
-                let resp = self
-                    .raft
-                    .client_write(Arc::new(cmd))
-                    .await
-                    .map_err(write_err)?;
-                timeline!("written", 0);
-                match resp.data {
-                    Some(applied) => Ok(ForwardReply::Applied(applied)),
-                    None => Err(ForwardError::Failed(
-                        "command applied without a result".into(),
-                    )),
-                }
+            ForwardRequest::Propose(op) => self.write(op).await.map(ForwardReply::Applied),
+            ForwardRequest::KeepAlives { session_ids } => {
+                let each = session_ids.into_iter().map(|id| self.renew_here(id));
+                Ok(ForwardReply::KeptAlive(
+                    futures::future::join_all(each).await,
+                ))
             }
             ForwardRequest::ReadIndex => {
                 let index = self.read_index().await?;
@@ -758,6 +774,17 @@ impl Consensus {
 
     /// Proposes an op through the leader and returns what applying it produced.
     pub async fn propose(&self, op: Op) -> Result<Applied, ConsensusError> {
+        if let Op::KeepAlive { session_id } = op {
+            let leader = self.leader().filter(|&l| l != self.id);
+            if leader.is_some_and(|l| self.keep_alives.leader_takes_batches(l)) {
+                return self.keep_alives.forward(session_id).await;
+            }
+        }
+        self.propose_routed(op).await
+    }
+
+    /// Proposes an op through the leader, on its own.
+    async fn propose_routed(&self, op: Op) -> Result<Applied, ConsensusError> {
         match self.route(ForwardRequest::Propose(op)).await? {
             ForwardReply::Applied(a) => Ok(a),
             other => Err(ConsensusError::Unknown(format!(

@@ -255,6 +255,7 @@ impl RaftPeer for PeerService {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
         let req: ForwardRequest = request(r)?;
+        self.consensus.metrics.forwarded();
         let res = self.consensus.handle_forwarded(req, origin).await;
         reply(&res)
     }
