@@ -101,6 +101,18 @@ put_rows() {
 # Field $3 of row $2 in put_rows' output $1.
 field() { awk -F'|' -v row="$2" -v f="$3" '$1 == row { print $f }' <<<"$1"; }
 
+# requests/s in a load row's JSON; empty if none.
+rate_of() { [[ -f $1 ]] && sed -n 's/.*"requests_per_sec": *\([0-9.eE+-]*\).*/\1/p' "$1" | head -n 1 || true; }
+
+# AEGIS's rate over etcd's from the two rows' JSON in $1/aegis and $1/etcd, to four places
+# (the tables' two places would count 1.997 as 2.00); empty if either is missing.
+exact_ratio() {
+  local a e
+  a=$(rate_of "$1/aegis/$2.json")
+  e=$(rate_of "$1/etcd/$2.json")
+  [[ -n $a && -n $e ]] && awk -v a="$a" -v e="$e" 'BEGIN { if (e > 0) printf "%.4f", a / e }' || true
+}
+
 # The steal a load row's file records ("steal: 3.5% of a vCPU"), as a number; empty if none.
 steal_of() { [[ -f $1 ]] && sed -n 's/^steal: \([0-9.]*\)%.*/\1/p' "$1" | head -n 1 || true; }
 
@@ -131,11 +143,14 @@ while IFS= read -r file; do
       if ((pairs)); then
         e=$(sed -n 's#^ *\([0-9.]*\) / .*#\1#p' <<<"${ss[$i]:-}")
         a=$(sed -n 's#.* / \([0-9.]*\) *$#\1#p' <<<"${ss[$i]:-}")
+        exact=$(exact_ratio "$dir/pairs/$((i + 1))" "$row")
       else
         e=$(steal_of "$dir/etcd/$row.steal")
         a=$(steal_of "$dir/aegis/$row.steal")
+        exact=$(exact_ratio "$dir" "$row")
       fi
-      comparisons+=("$t|$row|${rs[$i]//[ ×]/}|${ps[$i]//[ ×]/}|$(quiet "$e" "$a")")
+      ratio=${exact:-${rs[$i]//[ ×]/}}
+      comparisons+=("$t|$row|$ratio|${ps[$i]//[ ×]/}|$(quiet "$e" "$a")")
     done
   done <<<"$rows"
 done < <(find "$results" \( -name compare.md -o -name pairs.md \) -not -path '*/pairs/*' | sort)
