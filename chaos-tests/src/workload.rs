@@ -25,6 +25,10 @@ pub struct WorkloadConfig {
     pub lock_clients: usize,
     pub durability_writer: bool,
     pub watcher: bool,
+    /// Sessions one task keeps alive together, so that keep-alives share
+    /// log entries and forwarded requests (ADR-0022) while faults hit; the
+    /// replicas' digests then check that every replica applied them alike.
+    pub keep_alive_sessions: usize,
     /// Deadline of one call; a write that passes it has an unknown outcome.
     pub op_timeout: Duration,
     pub session_ttl_ms: u64,
@@ -39,6 +43,7 @@ impl WorkloadConfig {
             lock_clients: 2,
             durability_writer: true,
             watcher: true,
+            keep_alive_sessions: 16,
             op_timeout: Duration::from_secs(6),
             session_ttl_ms: 3000,
         }
@@ -162,6 +167,13 @@ impl Workload {
                 recorder.clone(),
                 rng.fork(),
                 i,
+                stop_rx.clone(),
+            )));
+        }
+        if cfg.keep_alive_sessions > 0 {
+            tasks.push(tokio::spawn(keep_alive_task(
+                client.clone(),
+                cfg.clone(),
                 stop_rx.clone(),
             )));
         }
@@ -347,6 +359,43 @@ async fn lock_task(
         }
         keepalive.abort();
         let _ = tokio::time::timeout(cfg.op_timeout, client.session_close(session)).await;
+    }
+}
+
+/// Keeps `keep_alive_sessions` sessions alive with keep-alives sent all at
+/// once, every third of their ttl; a session found gone (it expired during
+/// a fault) is replaced. Nothing is recorded: what this checks is that the
+/// replicas still agree (their digests) with such entries in their logs.
+async fn keep_alive_task(client: Client, cfg: WorkloadConfig, stop: watch::Receiver<bool>) {
+    let mut sessions: Vec<Option<u64>> = vec![None; cfg.keep_alive_sessions];
+    while !*stop.borrow() {
+        let each = sessions.iter_mut().map(|slot| {
+            let client = &client;
+            let ttl = cfg.session_ttl_ms;
+            let timeout = cfg.op_timeout;
+            async move {
+                let Some(id) = *slot else {
+                    *slot = open_session(client, ttl, timeout).await;
+                    return;
+                };
+                let renewed = tokio::time::timeout(timeout, client.session_keep_alive(id)).await;
+                if let Ok(Err(Error::SessionExpired | Error::SessionNotFound)) = renewed {
+                    *slot = None;
+                }
+            }
+        });
+        futures::future::join_all(each).await;
+        tokio::time::sleep(Duration::from_millis(cfg.session_ttl_ms / 3)).await;
+    }
+    for id in sessions.into_iter().flatten() {
+        let _ = tokio::time::timeout(cfg.op_timeout, client.session_close(id)).await;
+    }
+}
+
+async fn open_session(client: &Client, ttl_ms: u64, timeout: Duration) -> Option<u64> {
+    match tokio::time::timeout(timeout, client.session_open(ttl_ms)).await {
+        Ok(Ok((id, _))) => Some(id),
+        _ => None,
     }
 }
 
