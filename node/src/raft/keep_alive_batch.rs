@@ -110,14 +110,13 @@ impl KeepAliveBatcher {
     /// On a follower: renews `session_id` through the leader, in the next
     /// batch this follower forwards.
     pub(crate) async fn forward(&self, session_id: u64) -> Result<Applied, ConsensusError> {
-        let (reply, answer) = oneshot::channel();
-        self.forwarded
-            .send(Waiting { session_id, reply })
-            .await
-            .map_err(|_| ConsensusError::Fatal("the node is stopping".into()))?;
-        answer.await.map_err(|_| {
-            ConsensusError::Unknown("keep-alive dropped before its outcome was known".into())
-        })?
+        enqueue(
+            &self.forwarded,
+            session_id,
+            ConsensusError::Fatal,
+            ConsensusError::Unknown,
+        )
+        .await
     }
 
     /// True when keep-alives may share entries.
@@ -128,15 +127,32 @@ impl KeepAliveBatcher {
     /// Renews `session_id` in the next batch; answers as a lone
     /// `Op::KeepAlive` would have.
     pub(crate) async fn renew(&self, session_id: u64) -> Result<Applied, ForwardError> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Waiting { session_id, reply })
-            .await
-            .map_err(|_| ForwardError::Refused("the node is stopping".into()))?;
-        answer.await.map_err(|_| {
-            ForwardError::Failed("keep-alive dropped before its outcome was known".into())
-        })?
+        enqueue(
+            &self.queue,
+            session_id,
+            ForwardError::Refused,
+            ForwardError::Failed,
+        )
+        .await
     }
+}
+
+/// Queues `session_id` and waits for its answer. `stopped`: the queue is
+/// closed, nothing was sent; `dropped`: the batch went without answering it.
+async fn enqueue<E>(
+    queue: &mpsc::Sender<Waiting<E>>,
+    session_id: u64,
+    stopped: fn(String) -> E,
+    dropped: fn(String) -> E,
+) -> Result<Applied, E> {
+    let (reply, answer) = oneshot::channel();
+    queue
+        .send(Waiting { session_id, reply })
+        .await
+        .map_err(|_| stopped("the node is stopping".into()))?;
+    answer
+        .await
+        .map_err(|_| dropped("keep-alive dropped before its outcome was known".into()))?
 }
 
 /// Takes what has queued as one batch whenever fewer than
