@@ -10,6 +10,8 @@ mod support;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aegis_proto::raft::raft_peer_server::{RaftPeer, RaftPeerServer};
@@ -196,20 +198,34 @@ async fn a_member_of_an_older_build_keeps_keep_alives_one_to_an_entry() {
     let entries = entries_once_batched(&mut sessions, &ids, Duration::from_secs(20)).await;
     assert!(entries < BURST / 2, "batched first ({entries} entries)");
 
-    // A learner that answers Identity as a build before `commands` does.
-    let peer: SocketAddr = free_addr().parse().unwrap();
-    let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(RaftPeerServer::new(OlderPeer { node_id: 9 }))
-            .serve(peer),
+    // While the group batches, a node of an earlier build is not let in.
+    let older = Arc::new(AtomicU32::new(0));
+    let (peer, server) = serve(OlderPeer {
+        node_id: 9,
+        commands: Arc::clone(&older),
+    })
+    .await;
+    let refused = client
+        .member_add_learner(9, &peer.to_string(), &free_addr())
+        .await
+        .expect_err("an earlier build is refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("node 9 cannot be added: it runs an earlier build"),
+        "{refused}"
     );
+
+    // One that decodes batches is; if it then answers as an earlier build
+    // (rolled back), within two gate rounds every keep-alive has an entry
+    // of its own.
+    older.store(1, Ordering::SeqCst);
     let added = client
         .member_add_learner(9, &peer.to_string(), &free_addr())
         .await
         .unwrap();
     assert!(added.members.iter().any(|m| m.id == 9 && !m.voter));
-
-    // Within two gate rounds, every keep-alive has an entry of its own.
+    older.store(0, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_secs(5)).await;
     for _ in 0..3 {
         let (got, entries) = burst(&mut sessions, &ids).await;
@@ -224,11 +240,30 @@ async fn a_member_of_an_older_build_keeps_keep_alives_one_to_an_entry() {
     server.abort();
 }
 
-/// A peer of a build before `IdentityResponse.commands`: it says who it is
-/// (the proto default, 0, for the field it does not know) and takes part in
-/// nothing else.
+/// Serves `peer` on a free loopback port.
+async fn serve(peer: OlderPeer) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let addr: SocketAddr = free_addr().parse().unwrap();
+    let server = tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(RaftPeerServer::new(peer))
+            .serve(addr)
+            .await;
+    });
+    // Answering before the leader asks.
+    let until = Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(Instant::now() < until, "fake peer listening");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (addr, server)
+}
+
+/// A peer that says who it is and which commands it decodes, and takes
+/// part in nothing else: answering 0, the proto default, it is a build
+/// before `IdentityResponse.commands`.
 struct OlderPeer {
     node_id: u64,
+    commands: Arc<AtomicU32>,
 }
 
 type Replies = Pin<Box<dyn Stream<Item = Result<RaftPayload, Status>> + Send>>;
@@ -281,7 +316,7 @@ impl RaftPeer for OlderPeer {
             node_id: self.node_id,
             incarnation: 0x5eed,
             initialized: true,
-            commands: 0,
+            commands: self.commands.load(Ordering::SeqCst),
         }))
     }
 }

@@ -404,12 +404,16 @@ impl Consensus {
 
     /// The identity of a node about to be added as a learner, asked until it
     /// answers or `leader_wait / 2` passes (the node may still be starting).
-    async fn joining_identity(&self, id: NodeId, member: &Member) -> Result<u64, ForwardError> {
+    async fn joining_identity(
+        &self,
+        id: NodeId,
+        member: &Member,
+    ) -> Result<IdentityResponse, ForwardError> {
         let deadline = Instant::now() + self.leader_wait / 2;
         let mut backoff = Duration::from_millis(20);
         loop {
             match self.identity_of(member).await {
-                Ok(r) if r.node_id == id => return Ok(r.incarnation),
+                Ok(r) if r.node_id == id => return Ok(r),
                 Ok(r) => {
                     return Err(ForwardError::Refused(format!(
                         "node {id} cannot be added: {} answers as node {}",
@@ -656,7 +660,19 @@ impl Consensus {
                 // The group admits this incarnation of the node: if its data
                 // directory is later replaced, it refuses our RPCs instead of
                 // acknowledging from an empty log (docs/adr/0009).
-                member.incarnation = self.joining_identity(id, &member).await?;
+                let identity = self.joining_identity(id, &member).await?;
+                // The log may hold keep-alive batches from now on, which a
+                // build before them cannot read (ADR-0022).
+                if self.keep_alives.is_open() && identity.commands < keep_alive_batch::COMMANDS {
+                    return Err(ForwardError::Refused(format!(
+                        "node {id} cannot be added: it runs an earlier build, which cannot read \
+                         the keep-alive batches in this group's log (it decodes commands up to \
+                         {}, the group uses {}): upgrade it first",
+                        identity.commands,
+                        keep_alive_batch::COMMANDS
+                    )));
+                }
+                member.incarnation = identity.incarnation;
                 if let Some((known, _)) = self.view().members.get(&id) {
                     // Re-adding keeps the recorded member (openraft does not
                     // overwrite it), so a new incarnation needs a removal first.
