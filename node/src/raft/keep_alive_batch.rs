@@ -37,8 +37,9 @@ use super::forward::{ForwardError, ForwardReply, ForwardRequest};
 use super::types::{NodeId, Raft};
 use super::{leader_now_ms, write_err, Consensus, ConsensusError};
 
-/// The newest set of log commands this build decodes (see the proto's
-/// `IdentityResponse.commands`): 1 adds `Op::KeepAlives`.
+/// The newest set of commands this build decodes (see the proto's
+/// `IdentityResponse.commands`): 1 adds `Op::KeepAlives` and
+/// `ForwardRequest::KeepAlives`.
 pub(crate) const COMMANDS: u32 = 1;
 
 /// How often a leader asks its members which commands they decode.
