@@ -25,17 +25,17 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Mutex, Weak};
 use std::time::Duration;
 
-use aegis_state_machine::{Applied, Command, Op, Reply};
+use aegis_state_machine::{Applied, Op, Reply};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::forward::{ForwardError, ForwardReply, ForwardRequest};
 use super::types::{NodeId, Raft};
-use super::{leader_now_ms, write_err, Consensus, ConsensusError};
+use super::{stamp_and_write, Consensus, ConsensusError};
 
 /// The newest set of commands this build decodes (see the proto's
 /// `IdentityResponse.commands`): 1 adds `Op::KeepAlives` and
@@ -193,18 +193,7 @@ async fn propose(raft: &Raft, batch: Vec<Waiting<ForwardError>>) {
             session_ids: batch.iter().map(|w| w.session_id).collect(),
         },
     };
-    let cmd = Command {
-        leader_ts_ms: leader_now_ms(),
-        op,
-    };
-    let written = {
-        let _in_flight = crate::leader_spin::InFlight::writes(batch.len());
-        raft.client_write(Arc::new(cmd)).await
-    };
-    let applied = written.map_err(write_err).and_then(|r| {
-        r.data
-            .ok_or_else(|| ForwardError::Failed("command applied without a result".into()))
-    });
+    let applied = stamp_and_write(raft, op, batch.len()).await;
     for (i, w) in batch.into_iter().enumerate() {
         // A caller that gave up is not waiting for its answer.
         let _ = w.reply.send(one_of(&applied, i, w.session_id));

@@ -199,6 +199,22 @@ fn write_err(
     }
 }
 
+/// Stamps `op` with this node's clock and proposes it, on a node that
+/// believes it is the leader. `writes`: how many clients' writes it carries,
+/// for the leader's spin (ADR-0021).
+async fn stamp_and_write(raft: &Raft, op: Op, writes: usize) -> Result<Applied, ForwardError> {
+    let cmd = Command {
+        leader_ts_ms: leader_now_ms(),
+        op,
+    };
+    timeline!("propose", 0);
+    let _in_flight = crate::leader_spin::InFlight::writes(writes);
+    let resp = raft.client_write(Arc::new(cmd)).await.map_err(write_err)?;
+    timeline!("written", 0);
+    resp.data
+        .ok_or_else(|| ForwardError::Failed("command applied without a result".into()))
+}
+
 /// The leader's wall clock, stamped into each command it proposes. The only
 /// clock read on the write path, and it happens before replication
 /// (ADR-001).
@@ -598,31 +614,13 @@ impl Consensus {
         }
     }
 
-    /// Stamps and proposes `op` on this node, which believes it is the leader.
-    async fn write(&self, op: Op) -> Result<Applied, ForwardError> {
-        let cmd = Command {
-            leader_ts_ms: leader_now_ms(),
-            op,
-        };
-        timeline!("propose", 0);
-        let _in_flight = crate::leader_spin::InFlight::start();
-        let resp = self
-            .raft
-            .client_write(Arc::new(cmd))
-            .await
-            .map_err(write_err)?;
-        timeline!("written", 0);
-        resp.data
-            .ok_or_else(|| ForwardError::Failed("command applied without a result".into()))
-    }
-
     /// One keep-alive on this node, which believes it is the leader: in the
     /// next batch when every member decodes batches, else an entry of its own.
     async fn renew_here(&self, session_id: u64) -> Result<Applied, ForwardError> {
         if self.keep_alives.is_open() {
             self.keep_alives.renew(session_id).await
         } else {
-            self.write(Op::KeepAlive { session_id }).await
+            stamp_and_write(&self.raft, Op::KeepAlive { session_id }, 1).await
         }
     }
 
@@ -637,7 +635,9 @@ impl Consensus {
             ForwardRequest::Propose(Op::KeepAlive { session_id }) => {
                 self.renew_here(session_id).await.map(ForwardReply::Applied)
             }
-            ForwardRequest::Propose(op) => self.write(op).await.map(ForwardReply::Applied),
+            ForwardRequest::Propose(op) => stamp_and_write(&self.raft, op, 1)
+                .await
+                .map(ForwardReply::Applied),
             ForwardRequest::KeepAlives { session_ids } => {
                 let each = session_ids.into_iter().map(|id| self.renew_here(id));
                 Ok(ForwardReply::KeptAlive(
