@@ -1,21 +1,23 @@
-//! A leader with writes in flight keeps its CPU for a moment before its
+//! A leader serving a few writes keeps its CPU for a moment before its
 //! runtime worker sleeps (docs/adr/0021-leader-spin.md).
 //!
 //! Between handing a write to its followers and hearing back from a quorum,
 //! a leader's worker usually has nothing to do for a few hundred µs and
-//! parks. On a virtual machine a parked worker often halts its vCPU, and the
-//! reply that wakes it then waits for the hypervisor to run that vCPU again;
+//! parks; so it does between answering a lone client and that client's next
+//! request. On a virtual machine a parked worker often halts its vCPU, and the
+//! message that wakes it then waits for the hypervisor to run that vCPU again;
 //! on a shared host that wait is counted as steal and can be long. So before
-//! parking, while one to a few proposals are in flight (a leader serving a
-//! few clients, whose writes wait on exactly this), the worker yields in a
-//! loop for up to a budget, watching the runtime's epoll instance, and parks as soon as
-//! anything is ready there (a socket, a timer's wake-up, a task woken from
-//! another thread: tokio wakes a parked worker through an eventfd in the
-//! same epoll). Nothing changes while no proposal is in flight.
+//! parking, while one to a few proposals are in flight, or for the same budget
+//! after the last of a light load returned, the worker yields in a loop,
+//! watching the runtime's epoll instance, and parks as soon as anything is
+//! ready there (a socket, a timer's wake-up, a task woken from another thread:
+//! tokio wakes a parked worker through an eventfd in the same epoll). A node
+//! that has not proposed lately, or that serves many writes at once, parks at
+//! once.
 
 use std::collections::BTreeSet;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -27,6 +29,14 @@ static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 /// does its followers need the CPU more than it does (at 64 clients a spin
 /// on every park cost 1–16 % of the throughput).
 const MAX_IN_FLIGHT: usize = 4;
+
+/// The most proposals in flight since the count was last zero.
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// When the count last fell to zero after a light load (a peak of at most
+/// [`MAX_IN_FLIGHT`]), in ns after [`epoch`]; 0 after a heavy one. A lone
+/// client's next request usually follows its answer within the budget.
+static LIGHT_IDLE_SINCE_NS: AtomicU64 = AtomicU64::new(0);
 
 /// The runtime's epoll descriptor, once found.
 static RUNTIME_EPOLL: OnceLock<RawFd> = OnceLock::new();
@@ -44,14 +54,47 @@ impl InFlight {
     /// keep-alives), counted as `n`: many callers waiting is load, not the
     /// lone client the spin is for.
     pub fn writes(n: usize) -> InFlight {
-        IN_FLIGHT.fetch_add(n, Ordering::Relaxed);
+        let now = IN_FLIGHT.fetch_add(n, Ordering::Relaxed).saturating_add(n);
+        PEAK.fetch_max(now, Ordering::Relaxed);
         InFlight(n)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        IN_FLIGHT.fetch_sub(self.0, Ordering::Relaxed);
+        if IN_FLIGHT.fetch_sub(self.0, Ordering::Relaxed) == self.0 {
+            let light = PEAK.swap(0, Ordering::Relaxed) <= MAX_IN_FLIGHT;
+            let since = if light { now_ns().max(1) } else { 0 };
+            LIGHT_IDLE_SINCE_NS.store(since, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The clock the idle mark is kept on: a process-wide `Instant`.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ns() -> u64 {
+    u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Whether a worker about to park should keep its CPU: while one to
+/// [`MAX_IN_FLIGHT`] proposals are in flight, or with none, within `window`
+/// of a light load's last one returning (`idle_for`, `None` after a heavy
+/// load or before any).
+fn wants_spin(in_flight: usize, idle_for: Option<Duration>, window: Duration) -> bool {
+    match in_flight {
+        0 => idle_for.is_some_and(|d| d < window),
+        n => n <= MAX_IN_FLIGHT,
+    }
+}
+
+fn idle_for() -> Option<Duration> {
+    match LIGHT_IDLE_SINCE_NS.load(Ordering::Relaxed) {
+        0 => None,
+        since => Some(Duration::from_nanos(now_ns().saturating_sub(since))),
     }
 }
 
@@ -66,6 +109,7 @@ pub fn before_build(builder: &mut tokio::runtime::Builder, budget: Duration) -> 
     if budget.is_zero() {
         return None;
     }
+    epoch();
     builder.on_thread_park(move || spin(budget));
     Some(Setup {
         epolls_before: epoll_fds(),
@@ -90,8 +134,8 @@ pub fn after_build(setup: Setup) -> bool {
     }
 }
 
-/// Yields in a loop while one to [`MAX_IN_FLIGHT`] proposals are in flight
-/// and nothing is ready in the runtime's epoll, for at most `budget`.
+/// Yields in a loop while [`wants_spin`] and nothing is ready in the
+/// runtime's epoll, for at most `budget`.
 fn spin(budget: Duration) {
     let Some(&fd) = RUNTIME_EPOLL.get() else {
         return;
@@ -102,7 +146,7 @@ fn spin(budget: Duration) {
         events: libc::POLLIN,
         revents: 0,
     };
-    while (1..=MAX_IN_FLIGHT).contains(&IN_FLIGHT.load(Ordering::Relaxed))
+    while wants_spin(IN_FLIGHT.load(Ordering::Relaxed), idle_for(), budget)
         && start.elapsed() < budget
     {
         // SAFETY: one valid pollfd and a zero timeout: poll only writes
@@ -141,6 +185,38 @@ fn inode(fd: RawFd) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const WINDOW: Duration = Duration::from_micros(400);
+
+    #[test]
+    fn spins_while_a_few_writes_are_in_flight() {
+        assert!(wants_spin(1, None, WINDOW));
+        assert!(wants_spin(MAX_IN_FLIGHT, None, WINDOW));
+        assert!(!wants_spin(MAX_IN_FLIGHT + 1, None, WINDOW));
+        assert!(!wants_spin(MAX_IN_FLIGHT + 1, Some(Duration::ZERO), WINDOW));
+    }
+
+    #[test]
+    fn with_none_in_flight_spins_only_just_after_a_light_load() {
+        assert!(wants_spin(0, Some(Duration::from_micros(10)), WINDOW));
+        assert!(!wants_spin(0, Some(WINDOW), WINDOW));
+        assert!(
+            !wants_spin(0, None, WINDOW),
+            "never proposed, or a heavy load"
+        );
+    }
+
+    #[test]
+    fn a_heavy_load_leaves_no_idle_mark_and_a_light_one_does() {
+        // The only test that touches the counters, so no other test races it.
+        let heavy: Vec<InFlight> = (0..=MAX_IN_FLIGHT).map(|_| InFlight::start()).collect();
+        drop(heavy);
+        assert_eq!(idle_for(), None);
+        drop(InFlight::writes(MAX_IN_FLIGHT));
+        assert!(idle_for().is_some_and(|d| d < Duration::from_secs(60)));
+        drop(InFlight::writes(MAX_IN_FLIGHT + 1));
+        assert_eq!(idle_for(), None);
+    }
 
     #[test]
     fn a_zero_budget_installs_nothing() {
