@@ -53,9 +53,10 @@ pub struct Args {
           value_parser = clap::value_parser!(i32).range(-20..=19))]
     pub wal_flusher_nice: i32,
     /// Microseconds a leader's runtime worker keeps its CPU, yielding,
-    /// before it sleeps while it waits on one to four writes (0: sleep at
-    /// once). On a virtual machine a sleeping worker halts its vCPU, and the
-    /// quorum's reply then waits for the host to run it again (docs/adr/0021).
+    /// before it sleeps while it waits on one to four writes, and after the
+    /// last of so few returned (0: sleep at once). On a virtual machine a
+    /// sleeping worker halts its vCPU, and the quorum's reply or the client's
+    /// next request then waits for the host to run it again (docs/adr/0021).
     #[arg(long, env = "AEGIS_LEADER_SPIN_US", default_value_t = 400,
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub leader_spin_us: u64,
