@@ -27,8 +27,9 @@ static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 /// The most proposals in flight at which the worker still spins. A leader
 /// with more is serving many clients at once: it seldom parks, and when it
 /// does its followers need the CPU more than it does (at 64 clients a spin
-/// on every park cost 1–16 % of the throughput).
-const MAX_IN_FLIGHT: usize = 4;
+/// on every park cost 1–16 % of the throughput). Also the most answers
+/// after which a leader's apply lets them out first (docs/adr/0023).
+pub const MAX_IN_FLIGHT: usize = 4;
 
 /// The most proposals in flight since the count was last zero.
 static PEAK: AtomicUsize = AtomicUsize::new(0);

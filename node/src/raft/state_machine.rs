@@ -19,23 +19,21 @@ use tokio::sync::{broadcast, watch};
 use super::types::{
     decode, encode, LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig,
 };
+use crate::leader_spin::MAX_IN_FLIGHT;
 use crate::metrics::Metrics;
 
 const SNAPSHOT_FILE: &str = "snapshot.bin";
 
-/// The most client answers one apply call may have sent and still yield
-/// before returning (see [`let_answers_go_first`]); more means a loaded
-/// leader, whose worker always has a queue and gains nothing from the order.
-const FEW_ANSWERS: usize = 4;
-
 /// After an apply that answered a few waiting clients, lets their tasks
 /// (each request's stream, then its connection's write) run before this
-/// one returns to openraft, whose core is woken as it does. With one
+/// one returns to openraft, whose core is woken as it does. "A few" is the
+/// leader spin's light load: more means a loaded leader, whose worker always
+/// has a queue and gains nothing from the order. With one
 /// runtime worker per node the run queue is first come, first served: the
 /// core, woken first, otherwise took its turn (~5–12 µs) between the answer
 /// being ready and its write to the client (docs/adr/0023).
 async fn let_answers_go_first(answered: usize) {
-    if (1..=FEW_ANSWERS).contains(&answered) {
+    if (1..=MAX_IN_FLIGHT).contains(&answered) {
         tokio::task::yield_now().await;
     }
 }
@@ -367,13 +365,13 @@ mod tests {
     #[test]
     fn a_few_answers_run_before_apply_returns() {
         assert!(answer_ran_first(1));
-        assert!(answer_ran_first(FEW_ANSWERS));
+        assert!(answer_ran_first(MAX_IN_FLIGHT));
     }
 
     #[test]
     fn no_answer_or_many_do_not_yield() {
         assert!(!answer_ran_first(0));
-        assert!(!answer_ran_first(FEW_ANSWERS + 1));
+        assert!(!answer_ran_first(MAX_IN_FLIGHT + 1));
     }
 
     fn store_with_keys(dir: &Path, keys: u64) -> Arc<SmShared> {
