@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fresh cluster; three 5 s one-client rows, a 10 s "burst" of KIND, four rows more
 # KIND: load (64-client puts), read (64-client linearizable gets), burn (two busy loops, no AEGIS
-# work), idle (sleep), disk (five dd loops syncing 4 KiB writes, no AEGIS work)
+# work), idle (sleep), disk (five dd loops syncing 4 KiB writes, no AEGIS work), mem (300 MiB
+# allocated, touched and freed in a loop: memory churn, no AEGIS work)
 set -u
 KIND=$1; OUT=$2; ROOT=$(cd "$(dirname "$0")/../../../.." && pwd); BIN=${BIN:-$HOME/.cache/aegis-target-new/release}
 export AEGIS_NODE_BIN=$BIN/aegis-node
@@ -19,6 +20,12 @@ case $KIND in
   load) $BIN/aegis-bench --target aegis --endpoints "$eps" put --clients 64 --conns 8 --duration 10 >/dev/null 2>&1 ;;
   burn) timeout 10 sh -c 'while :; do :; done' & timeout 10 sh -c 'while :; do :; done' & wait ;;
   idle) sleep 10 ;;
+  mem) timeout 10 python3 -c "
+while True:
+    b = bytearray(300 * 2**20)
+    for i in range(0, len(b), 4096): b[i] = 1
+    del b
+" ;;
   read) $BIN/aegis-bench --target aegis --endpoints "$eps" get --consistency l --clients 64 --conns 8 --duration 10 >/dev/null 2>&1 ;;
   disk) for n in 1 2 3 4 5; do timeout 10 sh -c "while :; do dd if=/dev/zero of=/var/tmp/burst$n bs=4k count=2000 oflag=dsync status=none; done" & done; wait; rm -f /var/tmp/burst? ;;
 esac
