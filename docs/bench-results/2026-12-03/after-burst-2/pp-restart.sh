@@ -1,21 +1,12 @@
 #!/usr/bin/env bash
 # fresh cluster; 3 one-client rows, 10 s 64-client burst, 2 rows, restart WHICH nodes on the same data, 3 rows
 # WHICH: all | none
-set -u
-WHICH=$1; OUT=$2; ROOT=$(cd "$(dirname "$0")/../../../.." && pwd); BIN=${BIN:-$HOME/.cache/aegis-target-new/release}
-export AEGIS_NODE_BIN=$BIN/aegis-node
-D=/tmp/aegis-bench/ppr
-$ROOT/scripts/aegis-cluster.sh up $D >/dev/null 2>&1
-eps=$($ROOT/scripts/aegis-cluster.sh endpoints); sleep 2
-row() {
-  s0=$(awk '/^cpu /{print $9}' /proc/stat); t0=$(date +%s%N)
-  r=$($BIN/aegis-bench --target aegis --endpoints "$eps" put --clients 1 --conns 1 --duration 5 --total 10000000 2>&1 | awk '/Requests\/sec/{rps=$2} END{print rps}')
-  st=$(awk -v s="$(($(awk '/^cpu /{print $9}' /proc/stat) - s0))" -v ns="$(($(date +%s%N) - t0))" 'BEGIN{printf "%.1f", 100*s/100/(ns/1e9)}')
-  echo "$WHICH $1 $r steal=$st" | tee -a $OUT
-}
-for k in 1 2 3; do row pre$k; done
+. "$(dirname "$0")/common.sh"
+WHICH=$1; OUT=$2
+cluster_up /tmp/aegis-bench/ppr
+for k in 1 2 3; do row "$WHICH" pre$k "$OUT"; done
 $BIN/aegis-bench --target aegis --endpoints "$eps" put --clients 64 --conns 8 --duration 10 >/dev/null 2>&1
-for k in 1 2; do row post$k; done
+for k in 1 2; do row "$WHICH" post$k "$OUT"; done
 if [ "$WHICH" = all ]; then
   for i in 1 2 3 4 5; do kill -9 $(cat $D/node-$i/pid); done
   for i in 1 2 3 4 5; do while kill -0 $(cat $D/node-$i/pid) 2>/dev/null; do sleep 0.05; done; done
@@ -24,5 +15,5 @@ fi
 for _ in $(seq 1 150); do
   for i in 1 2 3 4 5; do curl -sf "http://127.0.0.1:$((32490 + i))/metrics" 2>/dev/null | grep -q '^aegis_raft_is_leader 1' && break 2; done; sleep 0.2; done
 sleep 3
-for k in 1 2 3; do row after$k; done
-$ROOT/scripts/aegis-cluster.sh down $D >/dev/null 2>&1
+for k in 1 2 3; do row "$WHICH" after$k "$OUT"; done
+"$ROOT/scripts/aegis-cluster.sh" down "$D" >/dev/null 2>&1

@@ -1,13 +1,10 @@
 #!/usr/bin/env bash
 # fresh cluster: one-client row with perf on leader+member, 64-client burst, the same again
-set -u
-ROOT=$(cd "$(dirname "$0")/../../../.." && pwd); BIN=${BIN:-$HOME/.cache/aegis-target-new/release}; OUT=$1
-export AEGIS_NODE_BIN=$BIN/aegis-node
-D=/tmp/aegis-bench/pp
-$ROOT/scripts/aegis-cluster.sh up $D >/dev/null 2>&1
-eps=$($ROOT/scripts/aegis-cluster.sh endpoints); sleep 2
+. "$(dirname "$0")/common.sh"
+OUT=$1
+cluster_up /tmp/aegis-bench/pp
 ticks() { for i in 1 2 3 4 5; do p=$(cat $D/node-$i/pid); echo "$p $(awk '{print $14+$15}' /proc/$p/stat)"; done; }
-row() { # $1 label
+perf_row() { # $1 label
   $BIN/aegis-bench --target aegis --endpoints "$eps" put --clients 1 --conns 1 --duration 9 --total 10000000 > $OUT.$1.bench 2>&1 &
   local B=$!; sleep 1
   local a; a=$(ticks); sleep 1; local b; b=$(ticks)
@@ -18,8 +15,8 @@ row() { # $1 label
   wait $B; wait
   grep -E 'Requests/sec' $OUT.$1.bench | sed "s/^/$1 /" >> $OUT.log
 }
-row pre
+perf_row pre
 $BIN/aegis-bench --target aegis --endpoints "$eps" put --clients 64 --conns 8 --duration 10 >/dev/null 2>&1
-row post
-$ROOT/scripts/aegis-cluster.sh down $D >/dev/null 2>&1
+perf_row post
+"$ROOT/scripts/aegis-cluster.sh" down "$D" >/dev/null 2>&1
 cat $OUT.log
