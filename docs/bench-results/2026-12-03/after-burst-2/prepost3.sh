@@ -8,7 +8,7 @@ KIND=$1; OUT=$2
 cluster_up /tmp/aegis-bench/pp3
 for k in 1 2 3; do row "$KIND" pre$k "$OUT"; done
 case $KIND in
-  load) $BIN/aegis-bench --target aegis --endpoints "$eps" put --clients 64 --conns 8 --duration 10 >/dev/null 2>&1 ;;
+  load) burst64 ;;
   burn) timeout 10 sh -c 'while :; do :; done' & timeout 10 sh -c 'while :; do :; done' & wait ;;
   idle) sleep 10 ;;
   mem) timeout 10 python3 -c "

@@ -20,7 +20,7 @@ state() {
 cluster_up /tmp/aegis-bench/ppsnap
 for k in 1 2 3; do row "th$TH" pre$k "$OUT"; done
 state before
-"$BIN/aegis-bench" --target aegis --endpoints "$eps" put --clients 64 --conns 8 --duration 10 >/dev/null 2>&1
+burst64
 for k in 1 2 3 4; do row "th$TH" post$k "$OUT"; done
 state after
 "$ROOT/scripts/aegis-cluster.sh" down "$D" >/dev/null 2>&1

@@ -4,7 +4,7 @@
 . "$(dirname "$0")/../after-burst-2/common.sh"
 export AEGIS_EXTRA_CONFIG="  snapshot-logs-since-last: 10000000"
 cluster_up /tmp/aegis-bench/snapcost
-"$BIN/aegis-bench" --target aegis --endpoints "$eps" put --clients 64 --conns 8 --duration 10 >/dev/null 2>&1
+burst64
 sleep 1
 n=0
 for ep in ${eps//,/ }; do

@@ -11,7 +11,7 @@ export AEGIS_EXTRA_CONFIG="  snapshot-logs-since-last: 10000000"
 cluster_up /tmp/aegis-bench/snaprow
 leader=$(for n in 1 2 3 4 5; do curl -s "127.0.0.1:$((32490 + n))/metrics" | grep -q '^aegis_raft_is_leader 1' && echo "$n"; done)
 "$BIN/aegis-bench" --target aegis --endpoints "$eps" put --clients 1 --conns 1 --duration 1 >/dev/null 2>&1
-"$BIN/aegis-bench" --target aegis --endpoints "$eps" put --clients 64 --conns 8 --duration 10 >/dev/null 2>&1
+burst64
 eparr=(${eps//,/ })
 k=0
 for r in $(seq 1 "$ROWS"); do

@@ -12,18 +12,18 @@
 ROUNDS=$1; OUT=$2
 read -r -a VARS <<< "${VARIANTS:-default none}"
 one() {
-  local variant=$1 round=$2 th=10000000 s0 t0 r st snaps=0 n
+  local variant=$1 round=$2 th=10000000 r st snaps=0 n
   [ "$variant" = default ] && th=100000
   export AEGIS_EXTRA_CONFIG="  snapshot-logs-since-last: $th"
   cluster_up /tmp/aegis-bench/warmsnap
-  "$BIN/aegis-bench" --target aegis --endpoints "$eps" put --clients 64 --conns 8 --duration 10 >/dev/null 2>&1
+  burst64
   if [ "$variant" = before ]; then
     for ep in ${eps//,/ }; do "$BIN/aegisctl" --endpoints "$ep" snapshot >/dev/null; done
     sleep 2
   fi
-  s0=$(awk '/^cpu /{print $9}' /proc/stat); t0=$(date +%s%N)
+  steal_mark
   r=$("$BIN/aegis-bench" --target aegis --endpoints "$eps" put --clients 1 --conns 1 --duration 10 --total 10000000 2>&1 | awk '/Requests\/sec/{rps=$2} /99% in/{p99=$3} END{print rps, p99}')
-  st=$(awk -v s="$(($(awk '/^cpu /{print $9}' /proc/stat) - s0))" -v ns="$(($(date +%s%N) - t0))" 'BEGIN{printf "%.1f", 100*s/100/(ns/1e9)}')
+  st=$(steal_since)
   for n in 1 2 3 4 5; do [ -s "$D/node-$n/data/snapshot/snapshot.bin" ] && snaps=$((snaps + 1)); done
   echo "round $round $variant $r steal=$st snapshots=$snaps" | tee -a "$OUT"
   "$ROOT/scripts/aegis-cluster.sh" down "$D" >/dev/null 2>&1
