@@ -8,74 +8,31 @@
 //! noisy). Compare two builds by running them alternately on the same machine; the absolute
 //! time depends on the machine.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use aegis_state_machine::{Command, Op, PutOp, StateMachine};
+use aegis_state_machine::Command;
 
-const KEYS: u64 = 10_000;
-
-/// The system allocator, counting allocations (a `realloc` counts as one).
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged; the caller upholds `dealloc`'s contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged; the caller upholds `realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/counting.rs"]
+mod counting;
+#[path = "common/workload.rs"]
+mod workload;
 
 fn main() {
     let per_round: u64 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200_000);
-    let mut sm = StateMachine::new();
-    let mut index = 1;
-    sm.apply(
-        index,
-        &Command {
-            leader_ts_ms: 1_000,
-            op: Op::SetRetention { max_versions: 2 },
-        },
-    );
-    let value = vec![b'v'; 256];
+    let (mut sm, mut index) = workload::machine();
+    let value = vec![b'v'; workload::VALUE_SIZE];
     let mut rounds = Vec::new();
     let (mut allocations, mut counted) = (0u64, 0u64);
     // Round 0 fills the key space and is not counted.
     for round in 0..6 {
         // The commands are built before the clock starts: the apply is what is timed.
         let cmds: Vec<Command> = (0..per_round)
-            .map(|i| Command {
-                leader_ts_ms: 1_000 + index + i,
-                op: Op::Put(PutOp {
-                    key: format!("bench/k{:010}", (i * 7_919) % KEYS).into_bytes(),
-                    value: value.clone(),
-                    session_id: 0,
-                    prev_kv: false,
-                    guard: None,
-                }),
-            })
+            .map(|i| workload::put(index + 1 + i, i, &value))
             .collect();
-        let allocations_before = ALLOCATIONS.load(Ordering::Relaxed);
+        let allocations_before = counting::allocations();
         let started = Instant::now();
         for cmd in &cmds {
             index += 1;
@@ -85,7 +42,7 @@ fn main() {
         let ns = started.elapsed().as_nanos() as f64 / per_round as f64;
         if round > 0 {
             rounds.push(ns);
-            allocations += ALLOCATIONS.load(Ordering::Relaxed) - allocations_before;
+            allocations += counting::allocations() - allocations_before;
             counted += per_round;
         }
     }

@@ -2,6 +2,7 @@
 //! tombstones, trimmed to a replicated per-key retention.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -10,14 +11,36 @@ use crate::types::{KeyValue, RangeResult, SmError};
 pub const DEFAULT_MAX_VERSIONS: u64 = 100;
 
 /// One version of a key: a value, or a tombstone (`value == None`).
+///
+/// The value is shared, not owned: a snapshot encodes a copy of the whole
+/// state taken under the lock apply needs, and a copy that only counts
+/// references instead of allocating and copying every retained value took
+/// most of that copy's cost (and of freeing it) away.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub mod_revision: u64,
     pub create_revision: u64,
     pub version: u64,
     pub session_id: u64,
-    #[serde(with = "serde_bytes")]
-    pub value: Option<Vec<u8>>,
+    #[serde(with = "shared_bytes")]
+    pub value: Option<Arc<[u8]>>,
+}
+
+/// `Option<Arc<[u8]>>` encoded exactly as `serde_bytes` encodes an
+/// `Option<Vec<u8>>`, so snapshots and digests are unchanged by the sharing.
+mod shared_bytes {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Arc<[u8]>>, s: S) -> Result<S::Ok, S::Error> {
+        serde_bytes::serialize(&v.as_deref(), s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<[u8]>>, D::Error> {
+        let v: Option<serde_bytes::ByteBuf> = Deserialize::deserialize(d)?;
+        Ok(v.map(|b| Arc::from(b.into_vec())))
+    }
 }
 
 /// A put as the store applies it.
@@ -70,7 +93,11 @@ fn to_kv(key: &[u8], e: &Entry, keys_only: bool) -> Option<KeyValue> {
     let value = e.value.as_ref()?;
     Some(KeyValue {
         key: key.to_vec(),
-        value: if keys_only { Vec::new() } else { value.clone() },
+        value: if keys_only {
+            Vec::new()
+        } else {
+            value.to_vec()
+        },
         create_revision: e.create_revision,
         mod_revision: e.mod_revision,
         version: e.version,
@@ -106,7 +133,7 @@ impl KeyHistory {
             create_revision,
             version,
             session_id: put.session_id,
-            value: Some(put.value.to_vec()),
+            value: Some(Arc::from(put.value)),
         });
         self.trim(max_versions);
         let kv = KeyValue {
@@ -359,5 +386,17 @@ mod tests {
         assert!(replaced.is_none(), "a tombstone is not a live value");
         assert_eq!((kv3.create_revision, kv3.version), (3, 1));
         assert_eq!(kv.live_keys, 1);
+    }
+
+    /// The snapshot copies the store under the lock apply needs; the copy must not copy values.
+    #[test]
+    fn a_copy_of_the_store_shares_its_values() {
+        let mut kv = KvStore::default();
+        kv.put(put(b"k", &[7; 300], 0, 1, false));
+        let copy = kv.clone();
+        let value = |s: &KvStore| s.keys[&b"k"[..]].latest().and_then(|e| e.value.clone());
+        let (a, b) = (value(&kv), value(&copy));
+        assert!(a.zip(b).is_some_and(|(a, b)| std::sync::Arc::ptr_eq(&a, &b)));
+        assert_eq!(copy, kv);
     }
 }

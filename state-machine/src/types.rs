@@ -446,7 +446,7 @@ mod tests {
                 create_revision: 4,
                 version: 2,
                 session_id: 0,
-                value: value.clone(),
+                value: value.as_deref().map(std::sync::Arc::from),
             };
             let old = postcard::to_stdvec(&(5u64, 4u64, 2u64, 0u64, value)).expect("encode plain");
             assert_eq!(postcard::to_stdvec(&e).expect("encode"), old);
