@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aegis_state_machine::{Applied, Reply};
 use axum::extract::State;
@@ -35,6 +35,8 @@ struct Inner {
     waiters: IntGauge,
     requests: HistogramVec,
     config_info: IntGaugeVec,
+    snapshot_seconds: HistogramVec,
+    snapshot_bytes: IntGauge,
 }
 
 /// Cheap to clone; every clone feeds the same registry.
@@ -100,6 +102,23 @@ impl Metrics {
         .expect("static metric definition");
         r.register(Box::new(requests.clone()))
             .expect("metric registered once");
+        // A snapshot holds up no write, but its CPU and its file compete with
+        // the writes for the machine: its phases, so an operator can see what
+        // a larger state costs.
+        let snapshot_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "aegis_snapshot_seconds",
+                "Snapshot building by phase: copy (under the state lock), encode, write (file and fsync)",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ]),
+            &["phase"],
+        )
+        .expect("static metric definition");
+        r.register(Box::new(snapshot_seconds.clone()))
+            .expect("metric registered once");
         let config_info = IntGaugeVec::new(
             Opts::new("aegis_config_info", "1 for the config in force"),
             &["hash"],
@@ -144,16 +163,39 @@ impl Metrics {
             expirations: counter(&r, "aegis_lease_expirations_total", "Sessions expired"),
             acquisitions: counter(&r, "aegis_lock_acquisitions_total", "Lock grants applied"),
             waiters: gauge(&r, "aegis_lock_waiters", "Sessions waiting for a lock"),
+            snapshot_bytes: gauge(
+                &r,
+                "aegis_snapshot_bytes",
+                "Size of the snapshot this node holds (built, installed or found at start)",
+            ),
             registry: r,
             log_lag,
             fsync,
             requests,
             config_info,
+            snapshot_seconds,
         }))
     }
 
     pub fn observe_fsync(&self, seconds: f64) {
         self.0.fsync.observe(seconds);
+    }
+
+    pub fn observe_snapshot_built(&self, phases: &SnapshotPhases, bytes: usize) {
+        let h = &self.0.snapshot_seconds;
+        h.with_label_values(&["copy"])
+            .observe(phases.copy.as_secs_f64());
+        h.with_label_values(&["encode"])
+            .observe(phases.encode.as_secs_f64());
+        h.with_label_values(&["write"])
+            .observe(phases.write.as_secs_f64());
+        self.snapshot_held(bytes);
+    }
+
+    /// The snapshot this node now holds: built, installed from the leader,
+    /// or found at start.
+    pub fn snapshot_held(&self, bytes: usize) {
+        self.0.snapshot_bytes.set(bytes as i64);
     }
 
     pub fn observe_applied(&self, a: &Applied) {
@@ -220,6 +262,14 @@ impl Metrics {
         }
         String::from_utf8_lossy(&buf).into_owned()
     }
+}
+
+/// How long each phase of building one snapshot took.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SnapshotPhases {
+    pub copy: Duration,
+    pub encode: Duration,
+    pub write: Duration,
 }
 
 pub struct RequestTimer {

@@ -130,16 +130,8 @@ async fn keep_alives_share_entries_and_each_gets_its_own_answer() {
 
 /// The leader's count of requests forwarded to it, from its metrics page.
 async fn forwarded_to(metrics_addr: &str) -> u64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(metrics_addr).await.unwrap();
-    conn.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
+    metric(metrics_addr, "aegis_raft_forwarded_requests_total")
         .await
-        .unwrap();
-    let mut page = String::new();
-    conn.read_to_string(&mut page).await.unwrap();
-    page.lines()
-        .find_map(|l| l.strip_prefix("aegis_raft_forwarded_requests_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
         .expect("the counter on the metrics page") as u64
 }
 

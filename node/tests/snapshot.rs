@@ -40,6 +40,15 @@ async fn a_follower_behind_the_purged_log_catches_up_from_a_snapshot() {
     assert!(snap >= 300, "snapshot index {snap}");
     let status = status_of(&c, leader).await.unwrap();
     assert!(status.snapshot_index >= 300);
+    // Its metrics show the build, phase by phase, and the size it holds.
+    let metrics = c.addrs(leader).unwrap().metrics.clone();
+    for phase in ["copy", "encode", "write"] {
+        let series = format!("aegis_snapshot_seconds_count{{phase=\"{phase}\"}}");
+        let built = metric(&metrics, &series).await;
+        assert!(built.is_some_and(|n| n >= 1.0), "{series}: {built:?}");
+    }
+    let held = metric(&metrics, "aegis_snapshot_bytes").await;
+    assert!(held.is_some_and(|b| b > 0.0), "snapshot bytes {held:?}");
 
     c.start(lagger).unwrap();
     assert!(
@@ -54,6 +63,9 @@ async fn a_follower_behind_the_purged_log_catches_up_from_a_snapshot() {
         s.snapshot_index > 0,
         "the lagger installed a snapshot: {s:?}"
     );
+    let lagger_metrics = c.addrs(lagger).unwrap().metrics.clone();
+    let held = metric(&lagger_metrics, "aegis_snapshot_bytes").await;
+    assert!(held.is_some_and(|b| b > 0.0), "installed bytes {held:?}");
 
     // Same digest as a peer at the same index once writes stop.
     let mut agreed = false;

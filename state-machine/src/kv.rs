@@ -396,7 +396,9 @@ mod tests {
         let copy = kv.clone();
         let value = |s: &KvStore| s.keys[&b"k"[..]].latest().and_then(|e| e.value.clone());
         let (a, b) = (value(&kv), value(&copy));
-        assert!(a.zip(b).is_some_and(|(a, b)| std::sync::Arc::ptr_eq(&a, &b)));
+        assert!(a
+            .zip(b)
+            .is_some_and(|(a, b)| std::sync::Arc::ptr_eq(&a, &b)));
         assert_eq!(copy, kv);
     }
 }

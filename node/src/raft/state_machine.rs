@@ -9,6 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use aegis_state_machine::{Applied, StateMachine};
 use futures::{Stream, StreamExt};
@@ -20,7 +21,7 @@ use super::types::{
     decode, encode, LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig,
 };
 use crate::leader_spin::MAX_IN_FLIGHT;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SnapshotPhases};
 
 const SNAPSHOT_FILE: &str = "snapshot.bin";
 
@@ -104,6 +105,7 @@ impl SmStore {
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
             progress.last_applied = meta.last_log_id;
             progress.membership = meta.last_membership.clone();
+            metrics.snapshot_held(data.len());
             current = Some(Snapshot {
                 meta,
                 snapshot: data.into_vec().into(),
@@ -217,7 +219,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SmStore {
         // Encoding a large state takes long: let the runtime move its other
         // tasks off this worker meanwhile, and encode a copy, so apply (which
         // needs the write lock) waits only for the copy.
+        let mut phases = SnapshotPhases::default();
         let (meta, data) = tokio::task::block_in_place(|| {
+            let started = Instant::now();
             // Both locks together, so the metadata describes exactly the
             // state copied.
             let (state, meta) = {
@@ -229,12 +233,17 @@ impl RaftSnapshotBuilder<TypeConfig> for SmStore {
                 };
                 (sm.clone(), meta)
             };
+            phases.copy = started.elapsed();
             let data = state
                 .to_snapshot_with_capacity(size_hint)
                 .map_err(|e| io::Error::other(e.to_string()))?;
+            phases.encode = started.elapsed() - phases.copy;
             Ok::<_, io::Error>((meta, data))
         })?;
+        let started = Instant::now();
         tokio::task::block_in_place(|| shared.write_snapshot_file(&meta, &data))?;
+        phases.write = started.elapsed();
+        shared.metrics.observe_snapshot_built(&phases, data.len());
         let snap = Snapshot {
             meta,
             snapshot: data.into(),
@@ -319,6 +328,7 @@ impl RaftStateMachine<TypeConfig> for SmStore {
             progress.last_applied = meta.last_log_id;
             progress.membership = meta.last_membership.clone();
         }
+        shared.metrics.snapshot_held(snapshot.len());
         *shared.current.lock().map_err(|_| poisoned())? = Some(Snapshot {
             meta: meta.clone(),
             snapshot,

@@ -92,3 +92,18 @@ pub async fn wait_applied(c: &DevCluster, nodes: &[usize], index: u64, timeout: 
     }
     false
 }
+
+/// One series' value from a node's metrics page, e.g.
+/// `aegis_snapshot_seconds_count{phase="encode"}`; `None` if the page lacks it.
+pub async fn metric(metrics_addr: &str, series: &str) -> Option<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(metrics_addr).await.ok()?;
+    conn.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
+        .await
+        .ok()?;
+    let mut page = String::new();
+    conn.read_to_string(&mut page).await.ok()?;
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
