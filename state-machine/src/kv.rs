@@ -13,9 +13,9 @@ pub const DEFAULT_MAX_VERSIONS: u64 = 100;
 /// One version of a key: a value, or a tombstone (`value == None`).
 ///
 /// The value is shared, not owned: a snapshot encodes a copy of the whole
-/// state taken under the lock apply needs, and a copy that only counts
-/// references instead of allocating and copying every retained value took
-/// most of that copy's cost (and of freeing it) away.
+/// state taken under the lock apply needs. A copy that counts references
+/// instead of allocating and copying every retained value holds that lock
+/// for less time and does not double the values in memory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub mod_revision: u64,
