@@ -57,6 +57,20 @@ fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
     c
 }
 
+fn histogram_vec(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    buckets: Vec<f64>,
+    label: &str,
+) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), &[label])
+        .expect("static metric definition");
+    r.register(Box::new(h.clone()))
+        .expect("metric registered once");
+    h
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -89,36 +103,28 @@ impl Metrics {
         .expect("static metric definition");
         r.register(Box::new(fsync.clone()))
             .expect("metric registered once");
-        let requests = HistogramVec::new(
-            HistogramOpts::new(
-                "aegis_client_request_seconds",
-                "gRPC request latency by method",
-            )
-            .buckets(vec![
+        let requests = histogram_vec(
+            &r,
+            "aegis_client_request_seconds",
+            "gRPC request latency by method",
+            vec![
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ]),
-            &["method"],
-        )
-        .expect("static metric definition");
-        r.register(Box::new(requests.clone()))
-            .expect("metric registered once");
-        // A snapshot holds up no write, but its CPU and its file compete with
-        // the writes for the machine: its phases, so an operator can see what
-        // a larger state costs.
-        let snapshot_seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "aegis_snapshot_seconds",
-                "Snapshot building by phase: copy (under the state lock), encode, write (file and fsync)",
-            )
-            .buckets(vec![
+            ],
+            "method",
+        );
+        // A snapshot holds up apply only while it copies the state, but its
+        // CPU and its file compete with the writes for the machine: its
+        // phases, so an operator can see what a larger state costs.
+        let snapshot_seconds = histogram_vec(
+            &r,
+            "aegis_snapshot_seconds",
+            "Snapshot building by phase: copy (under the state lock), encode, write (file and fsync)",
+            vec![
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                 10.0,
-            ]),
-            &["phase"],
-        )
-        .expect("static metric definition");
-        r.register(Box::new(snapshot_seconds.clone()))
-            .expect("metric registered once");
+            ],
+            "phase",
+        );
         let config_info = IntGaugeVec::new(
             Opts::new("aegis_config_info", "1 for the config in force"),
             &["hash"],
