@@ -2,6 +2,7 @@
 //! tombstones, trimmed to a replicated per-key retention.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -72,9 +73,13 @@ pub struct KeyHistory {
     compacted_to: u64,
 }
 
+/// Keys and histories are shared as well: the snapshot's copy of the store
+/// is then the tree's nodes and a reference count per key, and a write
+/// copies a key's history only while a copy still holds it
+/// (`Arc::make_mut`). Encoded exactly as a map of `Vec<u8>` to histories.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvStore {
-    keys: BTreeMap<Vec<u8>, KeyHistory>,
+    keys: BTreeMap<Arc<[u8]>, Arc<KeyHistory>>,
     max_versions: u64,
     live_keys: u64,
 }
@@ -219,7 +224,7 @@ impl KvStore {
         let mut count = 0u64;
         let matching = self
             .keys
-            .range(prefix.to_vec()..)
+            .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(prefix));
         for (key, history) in matching {
             let Some(kv) = pick(history)?.and_then(|e| to_kv(key, e, keys_only)) else {
@@ -241,7 +246,7 @@ impl KvStore {
         let max_versions = self.max_versions;
         // An existing key (most puts) is found without copying it.
         if let Some(history) = self.keys.get_mut(put.key) {
-            let (replaced, kv) = history.put(&put, max_versions);
+            let (replaced, kv) = Arc::make_mut(history).put(&put, max_versions);
             if replaced.is_none() {
                 self.live_keys += 1;
             }
@@ -250,7 +255,7 @@ impl KvStore {
         // A new key replaces nothing, asked or not.
         let mut history = KeyHistory::default();
         let (_, kv) = history.put(&put, max_versions);
-        self.keys.insert(put.key.to_vec(), history);
+        self.keys.insert(Arc::from(put.key), Arc::new(history));
         self.live_keys += 1;
         (None, kv)
     }
@@ -258,8 +263,9 @@ impl KvStore {
     /// Writes a tombstone if `key` is live; returns the value it ended.
     pub fn delete(&mut self, key: &[u8], revision: u64) -> Option<KeyValue> {
         let max_versions = self.max_versions;
-        let history = self.keys.get_mut(key)?;
-        let prev = to_kv(key, history.latest()?, false)?;
+        // Checked before `make_mut`, which would copy a shared history.
+        let prev = to_kv(key, self.keys.get(key)?.latest()?, false)?;
+        let history = Arc::make_mut(self.keys.get_mut(key)?);
         history.entries.push_back(Entry {
             mod_revision: revision,
             create_revision: 0,
@@ -275,25 +281,27 @@ impl KvStore {
     /// Live keys under `prefix`, in order.
     pub fn live_keys_with_prefix(&self, prefix: &[u8]) -> Vec<Vec<u8>> {
         self.keys
-            .range(prefix.to_vec()..)
+            .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(prefix))
             .filter(|(_, h)| h.latest().is_some_and(|e| e.value.is_some()))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.to_vec())
             .collect()
     }
 
     /// (key, session) for every live key bound to a session.
-    pub fn bound_keys(&self) -> impl Iterator<Item = (&Vec<u8>, u64)> {
+    pub fn bound_keys(&self) -> impl Iterator<Item = (&[u8], u64)> {
         self.keys.iter().filter_map(|(k, h)| {
             let e = h.latest()?;
-            (e.value.is_some() && e.session_id != 0).then_some((k, e.session_id))
+            (e.value.is_some() && e.session_id != 0).then_some((&**k, e.session_id))
         })
     }
 
     pub fn set_max_versions(&mut self, max_versions: u64) {
         self.max_versions = max_versions;
         for history in self.keys.values_mut() {
-            history.trim(max_versions);
+            if history.entries.len() as u64 > max_versions {
+                Arc::make_mut(history).trim(max_versions);
+            }
         }
     }
 
@@ -339,7 +347,10 @@ impl KvStore {
 
 #[cfg(test)]
 mod tests {
-    use super::{KvStore, NewVersion};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use super::{KeyHistory, KvStore, NewVersion, DEFAULT_MAX_VERSIONS};
 
     fn put<'a>(
         key: &'a [u8],
@@ -388,17 +399,46 @@ mod tests {
         assert_eq!(kv.live_keys, 1);
     }
 
-    /// The snapshot copies the store under the lock apply needs; the copy must not copy values.
+    /// The snapshot copies the store under the lock apply needs: the copy
+    /// shares keys, histories and values, and a write afterwards changes the
+    /// original only.
     #[test]
-    fn a_copy_of_the_store_shares_its_values() {
+    fn a_copy_of_the_store_shares_until_written() {
         let mut kv = KvStore::default();
         kv.put(put(b"k", &[7; 300], 0, 1, false));
+        kv.put(put(b"j", b"j1", 0, 2, false));
         let copy = kv.clone();
-        let value = |s: &KvStore| s.keys[&b"k"[..]].latest().and_then(|e| e.value.clone());
-        let (a, b) = (value(&kv), value(&copy));
-        assert!(a
-            .zip(b)
-            .is_some_and(|(a, b)| std::sync::Arc::ptr_eq(&a, &b)));
-        assert_eq!(copy, kv);
+        let (orig, copied) = (&kv.keys[&b"k"[..]], &copy.keys[&b"k"[..]]);
+        assert!(Arc::ptr_eq(orig, copied), "the history is shared");
+        let value = |h: &KeyHistory| h.latest().and_then(|e| e.value.clone());
+        let (a, b) = (value(orig), value(copied));
+        assert!(a.zip(b).is_some_and(|(a, b)| Arc::ptr_eq(&a, &b)));
+
+        kv.put(put(b"k", b"k2", 0, 3, false));
+        assert!(kv.delete(b"j", 4).is_some());
+        kv.set_max_versions(1);
+        assert_eq!(kv.latest(b"k").map(|e| e.value), Some(b"k2".to_vec()));
+        assert_eq!(copy.latest(b"k").map(|e| e.value), Some(vec![7; 300]));
+        assert_eq!(copy.latest(b"j").map(|e| e.value), Some(b"j1".to_vec()));
+        assert_eq!(copy.max_versions(), DEFAULT_MAX_VERSIONS);
+        assert_eq!(kv.latest(b"j"), None);
+    }
+
+    /// Snapshots of earlier builds hold the store as a map of plain byte
+    /// vectors to histories; sharing changed the types, not the encoding.
+    #[test]
+    fn shared_keys_keep_the_plain_map_encoding() {
+        let mut kv = KvStore::default();
+        kv.put(put(b"a", b"1", 0, 1, false));
+        kv.put(put(b"b", &[9; 200], 3, 2, false));
+        assert!(kv.delete(b"a", 3).is_some());
+        let plain: BTreeMap<Vec<u8>, KeyHistory> = kv
+            .keys
+            .iter()
+            .map(|(k, h)| (k.to_vec(), KeyHistory::clone(h)))
+            .collect();
+        let old = postcard::to_stdvec(&(plain, kv.max_versions, kv.live_keys)).expect("encode");
+        assert_eq!(postcard::to_stdvec(&kv).expect("encode"), old);
+        assert_eq!(postcard::from_bytes::<KvStore>(&old).expect("decode"), kv);
     }
 }
