@@ -57,6 +57,11 @@ fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
     c
 }
 
+/// Buckets of the request and snapshot histograms, 0.5 ms to 5 s.
+const SECONDS_BUCKETS: [f64; 13] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
 fn histogram_vec(
     r: &Registry,
     name: &str,
@@ -107,9 +112,7 @@ impl Metrics {
             &r,
             "aegis_client_request_seconds",
             "gRPC request latency by method",
-            vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ],
+            SECONDS_BUCKETS.to_vec(),
             "method",
         );
         // A snapshot holds up apply only while it copies the state, but its
@@ -119,10 +122,8 @@ impl Metrics {
             &r,
             "aegis_snapshot_seconds",
             "Snapshot building by phase: copy (under the state lock), encode, write (file and fsync)",
-            vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0,
-            ],
+            // A large state's snapshot may take longer than any request.
+            [&SECONDS_BUCKETS[..], &[10.0]].concat(),
             "phase",
         );
         let config_info = IntGaugeVec::new(
