@@ -1,13 +1,14 @@
 //! CPU cost of a snapshot, which every replica builds every `snapshot-logs-since-last` entries:
 //! the state after the warm pairs' warm-up (~100,000 puts of the `apply_cost` workload, ~8 MB
 //! encoded), copied as the node copies it under the state-machine lock, encoded, and the copy
-//! dropped.
+//! dropped; then restored from the encoding, as a follower installing it or a node starting
+//! from it does.
 //!
 //!     cargo run --release -p aegis-state-machine --example snapshot_cost [PUTS]
 //!
 //! Prints the median and range of five rounds of each step in ms, and the heap allocations the
-//! copy makes (counted, so the same on every run of a build: the figure to compare when the
-//! timing is noisy).
+//! copy and the restore make (counted, so the same on every run of a build: the figures to
+//! compare when the timing is noisy).
 
 use std::time::{Duration, Instant};
 
@@ -29,7 +30,8 @@ fn main() {
         assert!(applied.result.is_ok(), "put refused: {:?}", applied.result);
     }
     let (mut copy_ms, mut encode_ms, mut drop_ms) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut copy_allocations, mut size) = (0, 0);
+    let mut restore_ms = Vec::new();
+    let (mut copy_allocations, mut restore_allocations, mut size) = (0, 0, 0);
     for _ in 0..5 {
         let allocations_before = counting::allocations();
         let started = Instant::now();
@@ -41,6 +43,14 @@ fn main() {
         drop(copy);
         let dropped = Instant::now();
         size = data.len();
+        let allocations_before = counting::allocations();
+        let restoring = Instant::now();
+        let restored =
+            aegis_state_machine::StateMachine::from_snapshot(&data).expect("the encoding restores");
+        let restored_at = Instant::now();
+        restore_allocations = counting::allocations() - allocations_before;
+        assert!(restored == sm, "the restored state differs");
+        restore_ms.push(ms(restored_at - restoring));
         copy_ms.push(ms(copied - started));
         encode_ms.push(ms(encoded - copied));
         drop_ms.push(ms(dropped - encoded));
@@ -50,10 +60,11 @@ fn main() {
         ("copy", copy_ms),
         ("encode", encode_ms),
         ("drop the copy", drop_ms),
+        ("restore", restore_ms),
     ] {
         println!("  {step:<14} {}", summary(v));
     }
-    println!("  the copy made {copy_allocations} allocations");
+    println!("  the copy made {copy_allocations} allocations, the restore {restore_allocations}");
 }
 
 fn ms(d: Duration) -> f64 {

@@ -29,18 +29,76 @@ pub struct Entry {
 
 /// `Option<Arc<[u8]>>` encoded exactly as `serde_bytes` encodes an
 /// `Option<Vec<u8>>`, so snapshots and digests are unchanged by the sharing.
+/// Decoding from a buffer copies each value once, straight into its `Arc`,
+/// instead of into a `Vec` first that the `Arc` then copies again.
 mod shared_bytes {
+    use std::fmt;
     use std::sync::Arc;
 
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &Option<Arc<[u8]>>, s: S) -> Result<S::Ok, S::Error> {
         serde_bytes::serialize(&v.as_deref(), s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<[u8]>>, D::Error> {
-        let v: Option<serde_bytes::ByteBuf> = Deserialize::deserialize(d)?;
-        Ok(v.map(|b| Arc::from(b.into_vec())))
+        d.deserialize_option(MaybeBytes)
+    }
+
+    struct MaybeBytes;
+
+    impl<'de> Visitor<'de> for MaybeBytes {
+        type Value = Option<Arc<[u8]>>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an optional byte string")
+        }
+
+        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_bytes(SharedBytes).map(Some)
+        }
+    }
+
+    /// Accepts what `serde_bytes::ByteBuf` accepts: bytes, borrowed or not, a
+    /// sequence of bytes (self-describing formats such as JSON), or a string.
+    pub(super) struct SharedBytes;
+
+    impl<'de> Visitor<'de> for SharedBytes {
+        type Value = Arc<[u8]>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a byte string")
+        }
+
+        fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+            Ok(Arc::from(v))
+        }
+
+        fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+            Ok(Arc::from(v))
+        }
+
+        fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Arc::from(v.as_bytes()))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            // The hint comes from the input: cap it rather than trust it.
+            let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(b) = seq.next_element::<u8>()? {
+                bytes.push(b);
+            }
+            Ok(Arc::from(bytes))
+        }
     }
 }
 
@@ -350,7 +408,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
-    use super::{KeyHistory, KvStore, NewVersion, DEFAULT_MAX_VERSIONS};
+    use super::{shared_bytes, Entry, KeyHistory, KvStore, NewVersion, DEFAULT_MAX_VERSIONS};
 
     fn put<'a>(
         key: &'a [u8],
@@ -440,5 +498,60 @@ mod tests {
         let old = postcard::to_stdvec(&(plain, kv.max_versions, kv.live_keys)).expect("encode");
         assert_eq!(postcard::to_stdvec(&kv).expect("encode"), old);
         assert_eq!(postcard::from_bytes::<KvStore>(&old).expect("decode"), kv);
+    }
+
+    /// A value decodes from whatever `serde_bytes::ByteBuf` accepts:
+    /// postcard hands over borrowed bytes, a reader owned ones, and
+    /// self-describing formats a sequence or a string.
+    #[test]
+    fn a_value_decodes_from_every_form_of_bytes() {
+        use serde::de::value::{
+            BorrowedBytesDeserializer, BytesDeserializer, Error, SeqDeserializer, StrDeserializer,
+        };
+        use serde::Deserializer;
+
+        let want: &[u8] = &[0, 7, 255];
+        let decode = |r: Result<Arc<[u8]>, Error>| r.expect("decodes").to_vec();
+        let shared = || shared_bytes::SharedBytes;
+        assert_eq!(
+            decode(BorrowedBytesDeserializer::<Error>::new(want).deserialize_bytes(shared())),
+            want
+        );
+        assert_eq!(
+            decode(BytesDeserializer::<Error>::new(want).deserialize_bytes(shared())),
+            want
+        );
+        assert_eq!(
+            decode(
+                SeqDeserializer::<_, Error>::new(want.iter().copied()).deserialize_bytes(shared())
+            ),
+            want
+        );
+        assert_eq!(
+            decode(StrDeserializer::<Error>::new("ab").deserialize_bytes(shared())),
+            b"ab"
+        );
+        let too_big = SeqDeserializer::<_, Error>::new([1u16, 256].into_iter());
+        assert!(
+            too_big.deserialize_bytes(shared()).is_err(),
+            "256 is no byte"
+        );
+
+        // Through postcard, from a buffer and from a reader.
+        for value in [None, Some(Arc::<[u8]>::from(vec![3; 300]))] {
+            let e = Entry {
+                mod_revision: 2,
+                create_revision: 1,
+                version: 1,
+                session_id: 0,
+                value,
+            };
+            let bytes = postcard::to_stdvec(&e).expect("encode");
+            assert_eq!(postcard::from_bytes::<Entry>(&bytes).expect("decode"), e);
+            let mut scratch = [0u8; 512];
+            let (read, _) = postcard::from_io::<Entry, _>((&bytes[..], &mut scratch))
+                .expect("decode from a reader");
+            assert_eq!(read, e);
+        }
     }
 }
