@@ -102,6 +102,81 @@ mod shared_bytes {
     }
 }
 
+/// The store's map decoded with one allocation per key and one per history.
+/// serde's own `Arc<[u8]>` and `Arc<KeyHistory>` decode into a `Vec` or a
+/// `Box` first and then copy it into the `Arc`. A key is encoded as a
+/// sequence of bytes, as a `Vec<u8>` is, so it is gathered on the stack.
+mod shared_keys {
+    use std::collections::BTreeMap;
+    use std::fmt;
+    use std::sync::Arc;
+
+    use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+    use serde::Deserializer;
+
+    use super::KeyHistory;
+
+    /// Keys up to this long are gathered on the stack; longer ones in a `Vec`.
+    const ON_STACK: usize = 64;
+
+    type Keys = BTreeMap<Arc<[u8]>, Arc<KeyHistory>>;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Keys, D::Error> {
+        d.deserialize_map(KeysVisitor)
+    }
+
+    struct KeysVisitor;
+
+    impl<'de> Visitor<'de> for KeysVisitor {
+        type Value = Keys;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a map of keys to histories")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+            let mut keys = BTreeMap::new();
+            while let Some(key) = map.next_key_seed(Key)? {
+                keys.insert(key, Arc::new(map.next_value::<KeyHistory>()?));
+            }
+            Ok(keys)
+        }
+    }
+
+    pub(super) struct Key;
+
+    impl<'de> DeserializeSeed<'de> for Key {
+        type Value = Arc<[u8]>;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Arc<[u8]>, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Key {
+        type Value = Arc<[u8]>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a key: a sequence of bytes")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Arc<[u8]>, A::Error> {
+            let mut stack = [0u8; ON_STACK];
+            for (len, slot) in stack.iter_mut().enumerate() {
+                match seq.next_element::<u8>()? {
+                    Some(b) => *slot = b,
+                    None => return Ok(Arc::from(&stack[..len])),
+                }
+            }
+            let mut long = stack.to_vec();
+            while let Some(b) = seq.next_element::<u8>()? {
+                long.push(b);
+            }
+            Ok(Arc::from(long))
+        }
+    }
+}
+
 /// A put as the store applies it.
 #[derive(Debug, Clone)]
 pub struct NewVersion<'a> {
@@ -137,6 +212,7 @@ pub struct KeyHistory {
 /// (`Arc::make_mut`). Encoded exactly as a map of `Vec<u8>` to histories.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvStore {
+    #[serde(deserialize_with = "shared_keys::deserialize")]
     keys: BTreeMap<Arc<[u8]>, Arc<KeyHistory>>,
     max_versions: u64,
     live_keys: u64,
@@ -408,7 +484,9 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
-    use super::{shared_bytes, Entry, KeyHistory, KvStore, NewVersion, DEFAULT_MAX_VERSIONS};
+    use super::{
+        shared_bytes, shared_keys, Entry, KeyHistory, KvStore, NewVersion, DEFAULT_MAX_VERSIONS,
+    };
 
     fn put<'a>(
         key: &'a [u8],
@@ -490,6 +568,10 @@ mod tests {
         kv.put(put(b"a", b"1", 0, 1, false));
         kv.put(put(b"b", &[9; 200], 3, 2, false));
         assert!(kv.delete(b"a", 3).is_some());
+        // Keys as long as the stack buffer, and longer.
+        kv.put(put(&[b'c'; 64], b"2", 0, 4, false));
+        kv.put(put(&[b'd'; 65], b"3", 0, 5, false));
+        kv.put(put(&[b'e'; 300], b"4", 0, 6, false));
         let plain: BTreeMap<Vec<u8>, KeyHistory> = kv
             .keys
             .iter()
@@ -498,6 +580,23 @@ mod tests {
         let old = postcard::to_stdvec(&(plain, kv.max_versions, kv.live_keys)).expect("encode");
         assert_eq!(postcard::to_stdvec(&kv).expect("encode"), old);
         assert_eq!(postcard::from_bytes::<KvStore>(&old).expect("decode"), kv);
+    }
+
+    /// A key is gathered on the stack up to its size and in a `Vec` beyond:
+    /// every length around the boundary decodes to itself.
+    #[test]
+    fn a_key_decodes_at_every_length() {
+        use serde::de::value::{Error, SeqDeserializer};
+        use serde::de::DeserializeSeed;
+
+        for len in [0, 1, 63, 64, 65, 300] {
+            let key: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let seq = SeqDeserializer::<_, Error>::new(key.iter().copied());
+            let decoded = shared_keys::Key.deserialize(seq).expect("decodes");
+            assert_eq!(&decoded[..], &key[..], "length {len}");
+        }
+        let not_bytes = SeqDeserializer::<_, Error>::new([1u16, 300].into_iter());
+        assert!(shared_keys::Key.deserialize(not_bytes).is_err());
     }
 
     /// A value decodes from whatever `serde_bytes::ByteBuf` accepts:
