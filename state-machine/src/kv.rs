@@ -91,21 +91,33 @@ mod shared_bytes {
             Ok(Arc::from(v.as_bytes()))
         }
 
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            // The hint comes from the input: cap it rather than trust it.
-            let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-            while let Some(b) = seq.next_element::<u8>()? {
-                bytes.push(b);
-            }
-            Ok(Arc::from(bytes))
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            super::bytes_from_seq(seq)
         }
     }
 }
 
+/// Bytes encoded as a sequence, gathered on the stack when short and copied
+/// once into their `Arc`. Keys are encoded so, as a `Vec<u8>` is.
+fn bytes_from_seq<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<Arc<[u8]>, A::Error> {
+    const ON_STACK: usize = 64;
+    let mut stack = [0u8; ON_STACK];
+    for (len, slot) in stack.iter_mut().enumerate() {
+        match seq.next_element::<u8>()? {
+            Some(b) => *slot = b,
+            None => return Ok(Arc::from(&stack[..len])),
+        }
+    }
+    let mut long = stack.to_vec();
+    while let Some(b) = seq.next_element::<u8>()? {
+        long.push(b);
+    }
+    Ok(Arc::from(long))
+}
+
 /// The store's map decoded with one allocation per key and one per history.
 /// serde's own `Arc<[u8]>` and `Arc<KeyHistory>` decode into a `Vec` or a
-/// `Box` first and then copy it into the `Arc`. A key is encoded as a
-/// sequence of bytes, as a `Vec<u8>` is, so it is gathered on the stack.
+/// `Box` first and then copy it into the `Arc`.
 mod shared_keys {
     use std::collections::BTreeMap;
     use std::fmt;
@@ -115,9 +127,6 @@ mod shared_keys {
     use serde::Deserializer;
 
     use super::KeyHistory;
-
-    /// Keys up to this long are gathered on the stack; longer ones in a `Vec`.
-    const ON_STACK: usize = 64;
 
     type Keys = BTreeMap<Arc<[u8]>, Arc<KeyHistory>>;
 
@@ -160,19 +169,8 @@ mod shared_keys {
             f.write_str("a key: a sequence of bytes")
         }
 
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Arc<[u8]>, A::Error> {
-            let mut stack = [0u8; ON_STACK];
-            for (len, slot) in stack.iter_mut().enumerate() {
-                match seq.next_element::<u8>()? {
-                    Some(b) => *slot = b,
-                    None => return Ok(Arc::from(&stack[..len])),
-                }
-            }
-            let mut long = stack.to_vec();
-            while let Some(b) = seq.next_element::<u8>()? {
-                long.push(b);
-            }
-            Ok(Arc::from(long))
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Arc<[u8]>, A::Error> {
+            super::bytes_from_seq(seq)
         }
     }
 }
@@ -356,11 +354,7 @@ impl KvStore {
     ) -> Result<RangeResult, SmError> {
         let mut kvs = Vec::new();
         let mut count = 0u64;
-        let matching = self
-            .keys
-            .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix));
-        for (key, history) in matching {
+        for (key, history) in self.under(prefix) {
             let Some(kv) = pick(history)?.and_then(|e| to_kv(key, e, keys_only)) else {
                 continue;
             };
@@ -412,11 +406,19 @@ impl KvStore {
         Some(prev)
     }
 
-    /// Live keys under `prefix`, in order.
-    pub fn live_keys_with_prefix(&self, prefix: &[u8]) -> Vec<Vec<u8>> {
+    /// Keys starting with `prefix` and their histories, in order.
+    fn under<'s: 'i, 'p: 'i, 'i>(
+        &'s self,
+        prefix: &'p [u8],
+    ) -> impl Iterator<Item = (&'s Arc<[u8]>, &'s Arc<KeyHistory>)> + 'i {
         self.keys
             .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
+            .take_while(move |(k, _)| k.starts_with(prefix))
+    }
+
+    /// Live keys under `prefix`, in order.
+    pub fn live_keys_with_prefix(&self, prefix: &[u8]) -> Vec<Vec<u8>> {
+        self.under(prefix)
             .filter(|(_, h)| h.latest().is_some_and(|e| e.value.is_some()))
             .map(|(k, _)| k.to_vec())
             .collect()
