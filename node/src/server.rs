@@ -126,7 +126,7 @@ pub async fn run(
         .http2_max_pending_accept_reset_streams(Some(PEER_PENDING_RESET_STREAMS))
         .add_service(consensus.peer_service())
         .serve_with_incoming_shutdown(
-            crate::timeline::peer_sockets(incoming(peer_listener)),
+            crate::timeline::peer_sockets(consensus.serve_peer_port(peer_listener)),
             stopped(),
         );
     let metrics_server = metrics::serve(

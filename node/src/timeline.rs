@@ -177,13 +177,25 @@ pub fn client_sockets(
     incoming
 }
 
-/// The peer port's accepted connections, marked as [`client_sockets`] marks
-/// the client port's (`p_read`, `p_wstart`, `p_write`).
+/// The peer port's accepted gRPC connections, marked as [`client_sockets`]
+/// marks the client port's (`p_read`, `p_wstart`, `p_write`).
 #[cfg(not(feature = "timeline"))]
-pub fn peer_sockets(
-    incoming: tonic::transport::server::TcpIncoming,
-) -> tonic::transport::server::TcpIncoming {
+pub fn peer_sockets<S>(incoming: S) -> S {
     incoming
+}
+
+/// An accepted append stream's connection, marked as [`peer_sockets`] marks
+/// the gRPC ones.
+#[cfg(not(feature = "timeline"))]
+pub fn peer_stream(conn: tokio::net::TcpStream) -> tokio::net::TcpStream {
+    conn
+}
+
+/// An append stream this node opened, marked as [`peer_channel`]'s
+/// connections are.
+#[cfg(not(feature = "timeline"))]
+pub fn outbound_stream(conn: tokio::net::TcpStream) -> tokio::net::TcpStream {
+    conn
 }
 
 /// A lazily-connected channel to a peer. With the `timeline` feature the
@@ -196,7 +208,7 @@ pub fn peer_channel(endpoint: tonic::transport::Endpoint) -> tonic::transport::C
 }
 
 #[cfg(feature = "timeline")]
-pub use socket::{client_sockets, peer_channel, peer_sockets};
+pub use socket::{client_sockets, outbound_stream, peer_channel, peer_sockets, peer_stream};
 
 #[cfg(feature = "timeline")]
 mod socket {
@@ -248,8 +260,18 @@ mod socket {
         incoming.map(|accepted| accepted.map(|s| Marked(s, &CLIENT)))
     }
 
-    pub fn peer_sockets(incoming: TcpIncoming) -> impl Stream<Item = io::Result<Marked>> {
+    pub fn peer_sockets(
+        incoming: impl Stream<Item = io::Result<TcpStream>>,
+    ) -> impl Stream<Item = io::Result<Marked>> {
         incoming.map(|accepted| accepted.map(|s| Marked(s, &PEER)))
+    }
+
+    pub fn peer_stream(conn: TcpStream) -> Marked {
+        Marked(conn, &PEER)
+    }
+
+    pub fn outbound_stream(conn: TcpStream) -> Marked {
+        Marked(conn, &OUTBOUND)
     }
 
     /// A connection whose reads and writes are marked.

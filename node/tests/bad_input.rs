@@ -203,3 +203,112 @@ async fn an_undecodable_append_on_the_peer_stream_is_refused_and_loses_nothing()
     );
     assert_eq!(client.get("keep").await.unwrap().kv.unwrap().value, b"me");
 }
+
+/// The framed append stream (docs/adr/0024-framed-append-stream.md), spoken
+/// by hand as raft.proto describes it: a wrong preface is hung up on, a
+/// wrong incarnation and an undecodable or oversized append are refused with
+/// their codes, and the follower keeps replicating the real leader's writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_framed_append_stream_refuses_what_it_cannot_take_and_loses_nothing() {
+    use aegis_proto::raft::{AppendHello, AppendReply, RaftPayload};
+    use prost::Message;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    const PREFACE: &[u8] = b"\0AEGIS append stream v1\n";
+
+    fn frame(m: &impl Message) -> Vec<u8> {
+        let body = m.encode_to_vec();
+        let mut out = (body.len() as u32).to_be_bytes().to_vec();
+        out.extend(body);
+        out
+    }
+    async fn reply(conn: &mut TcpStream) -> Option<AppendReply> {
+        let mut len = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(10), conn.read_exact(&mut len))
+            .await
+            .expect("the follower answers")
+            .ok()?;
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        conn.read_exact(&mut body).await.ok()?;
+        Some(AppendReply::decode(body.as_slice()).expect("a reply"))
+    }
+    async fn closed(conn: &mut TcpStream) -> bool {
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut rest));
+        matches!(read.await, Ok(Ok(0)) | Ok(Err(_)))
+    }
+    async fn opened(addr: &str, expected_incarnation: u64) -> (TcpStream, AppendReply) {
+        let mut conn = TcpStream::connect(addr).await.unwrap();
+        let mut hello = PREFACE.to_vec();
+        hello.extend(frame(&AppendHello {
+            expected_incarnation,
+        }));
+        conn.write_all(&hello).await.unwrap();
+        let answer = reply(&mut conn).await.expect("a handshake answer");
+        (conn, answer)
+    }
+
+    let _g = serial().await;
+    let c = cluster(3).await;
+    let client = c.client().unwrap();
+    client.put("keep", "me").await.unwrap();
+    let leader = leader_of(&c).await as usize;
+    let follower = (1..=3).find(|n| *n != leader).unwrap();
+    let addr = c.addrs(follower).unwrap().peer.clone();
+
+    let mut wrong = TcpStream::connect(&addr).await.unwrap();
+    wrong
+        .write_all(b"\0not an append stream at all\n")
+        .await
+        .unwrap();
+    assert!(closed(&mut wrong).await, "a wrong preface is hung up on");
+
+    let (mut other, answer) = opened(&addr, 0x0bad_cafe).await;
+    assert_eq!(
+        answer.refused_code,
+        tonic::Code::FailedPrecondition as i32,
+        "{answer:?}"
+    );
+    assert!(
+        answer.refused.starts_with("incarnation mismatch"),
+        "{answer:?}"
+    );
+    assert!(closed(&mut other).await);
+
+    let (mut garbage, answer) = opened(&addr, 0).await;
+    assert_eq!(answer, AppendReply::default(), "accepted");
+    let undecodable = RaftPayload {
+        data: vec![0xff; 7],
+    };
+    garbage.write_all(&frame(&undecodable)).await.unwrap();
+    let refused = reply(&mut garbage).await.expect("a refusal");
+    assert_eq!(
+        refused.refused_code,
+        tonic::Code::InvalidArgument as i32,
+        "{refused:?}"
+    );
+    assert!(
+        refused.refused.starts_with("undecodable peer message"),
+        "{refused:?}"
+    );
+    assert!(closed(&mut garbage).await);
+
+    let (mut huge, _) = opened(&addr, 0).await;
+    huge.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+    let refused = reply(&mut huge).await.expect("a refusal");
+    assert_eq!(
+        refused.refused_code,
+        tonic::Code::InvalidArgument as i32,
+        "{refused:?}"
+    );
+    assert!(refused.refused.contains("over the"), "{refused:?}");
+
+    client.put("after", "v").await.unwrap();
+    let index = status_of(&c, leader).await.unwrap().applied_index;
+    assert!(
+        wait_applied(&c, &[follower], index, Duration::from_secs(10)).await,
+        "the follower stopped applying after the refused streams"
+    );
+    assert_eq!(client.get("keep").await.unwrap().kv.unwrap().value, b"me");
+}

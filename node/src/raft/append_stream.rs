@@ -1,5 +1,6 @@
-//! The leader's half of `AppendStream`: one gRPC stream per replication
-//! session instead of one call per AppendEntries.
+//! The leader's half of `AppendStream`: one stream per replication session
+//! instead of one call per AppendEntries, framed on its own connection (see
+//! `framed_append`) or, to a peer of an older build, over gRPC.
 //!
 //! A unary call costs a new HTTP/2 stream each time (headers, an end-of-stream
 //! frame and trailers, and a task on the follower), and openraft waits for
@@ -28,7 +29,6 @@ use futures::{Stream, StreamExt};
 use openraft::errors::{NetworkError, RPCError, Unreachable};
 use openraft::raft::{AppendEntriesRequest, StreamAppendResult};
 use tokio::sync::Semaphore;
-use tonic::Streaming;
 
 use super::network::{status_error, unpack};
 use super::pace::Pacer;
@@ -291,10 +291,10 @@ where
 
 /// The reply half: the follower's answers in request order. Ends after the
 /// first error or refusal, as openraft expects of a stream.
-pub fn replies(
-    incoming: Streaming<RaftPayload>,
-    session: Arc<Session>,
-) -> impl Stream<Item = Reply> + Send + 'static {
+pub fn replies<I>(incoming: I, session: Arc<Session>) -> impl Stream<Item = Reply> + Send + 'static
+where
+    I: Stream<Item = Result<RaftPayload, tonic::Status>> + Send + Unpin + 'static,
+{
     let half = ReplyHalf(session);
     let start = Some((incoming, half, VecDeque::new()));
     futures::stream::unfold(start, |state| async move {
@@ -304,8 +304,8 @@ pub fn replies(
         }
         let session = Arc::clone(&half.0);
         loop {
-            let next = tokio::time::timeout(session.timeout, incoming.message()).await;
-            let reply = match next {
+            let next = tokio::time::timeout(session.timeout, incoming.next()).await;
+            let reply = match next.map(Option::transpose) {
                 Ok(Ok(Some(payload))) => {
                     let carried = session.on_reply();
                     let reply = unpack(payload);

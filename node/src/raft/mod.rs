@@ -5,11 +5,13 @@
 mod append_stream;
 mod entry_cache;
 mod forward;
+mod framed_append;
 pub mod incarnation;
 mod keep_alive_batch;
 mod log_store;
 mod network;
 mod pace;
+mod peer_port;
 mod peer_service;
 mod state_machine;
 mod types;
@@ -460,6 +462,27 @@ impl Consensus {
             mismatch_logged: Mutex::new(None),
         })
         .max_decoding_message_size(64 << 20)
+    }
+
+    /// Takes the peer port's connections: append streams are served here;
+    /// the returned stream holds the rest, for the gRPC server of
+    /// [`peer_service`](Self::peer_service).
+    pub fn serve_peer_port(
+        self: &Arc<Self>,
+        listener: tokio::net::TcpListener,
+    ) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send + 'static {
+        let (grpc, mut framed) = peer_port::sort(listener);
+        let peer = Arc::new(PeerService {
+            consensus: self.clone(),
+            mismatch_logged: Mutex::new(None),
+        });
+        tokio::spawn(async move {
+            while let Some(conn) = framed.recv().await {
+                let conn = crate::timeline::peer_stream(conn);
+                tokio::spawn(framed_append::serve(conn, Arc::clone(&peer)));
+            }
+        });
+        grpc
     }
 
     pub fn is_leader(&self) -> bool {

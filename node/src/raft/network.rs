@@ -20,6 +20,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use tonic::transport::{Channel, Endpoint};
 
 use super::append_stream;
+use super::framed_append::{self, Opened};
 use super::pace::Pacer;
 use super::types::{decode, encode, Member, NodeId, Snapshot, SnapshotData, TypeConfig, Vote};
 
@@ -71,6 +72,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
             addr: node.peer_addr.clone(),
             last_stream: None,
             stream_refused: None,
+            framed_refused: None,
             pacer: Arc::clone(&self.pacer),
         }
     }
@@ -94,6 +96,8 @@ pub struct PeerConnection {
     last_stream: Option<Arc<append_stream::Session>>,
     /// When the target last answered UNIMPLEMENTED to `AppendStream`.
     stream_refused: Option<Instant>,
+    /// When the target last did not speak the framed append stream.
+    framed_refused: Option<Instant>,
     pacer: Arc<Pacer>,
 }
 
@@ -209,9 +213,57 @@ impl PeerConnection {
         if self.last_stream.as_ref().is_some_and(|s| s.stalled()) {
             self.reconnect("an append went unanswered");
         }
-        let mut client = self.client()?;
         let session = append_stream::Session::new(self.target, timeout, Arc::clone(&self.pacer));
         self.last_stream = Some(Arc::clone(&session));
+        if self
+            .framed_refused
+            .is_none_or(|t| t.elapsed() >= STREAM_RETRY_AFTER)
+        {
+            let opening = framed_append::open(&self.addr, self.expected_incarnation);
+            let failed = match tokio::time::timeout(timeout, opening).await {
+                Ok(Ok(Opened::Accepted(rd, wr))) => {
+                    let requests = append_stream::requests(input, Arc::clone(&session));
+                    tokio::spawn(framed_append::send_requests(wr, requests));
+                    let replies = framed_append::replies_from(rd);
+                    return Ok(Box::pin(append_stream::replies(replies, session)));
+                }
+                Ok(Ok(Opened::Refused(status))) => status_error(self.target, status),
+                Ok(Ok(Opened::NotSpoken(why))) => {
+                    tracing::info!(
+                        peer = self.target,
+                        "peer does not speak the framed append stream ({why}), an older \
+                         build; replicating over its HTTP/2 stream for {STREAM_RETRY_AFTER:?}"
+                    );
+                    self.framed_refused = Some(Instant::now());
+                    return self.open_grpc_append_stream(input, session, timeout).await;
+                }
+                Ok(Err(e)) => RPCError::Unreachable(Unreachable::from_string(format!(
+                    "peer {}: opening an append stream: {e}",
+                    self.target
+                ))),
+                Err(_) => RPCError::Unreachable(Unreachable::from_string(format!(
+                    "peer {}: append stream not answered within {timeout:?}",
+                    self.target
+                ))),
+            };
+            session.close();
+            self.pacer.failed(self.target);
+            return Err(failed);
+        }
+        self.open_grpc_append_stream(input, session, timeout).await
+    }
+
+    /// Opens the HTTP/2 `AppendStream`, for a peer without the framed one.
+    async fn open_grpc_append_stream<S>(
+        &mut self,
+        input: S,
+        session: Arc<append_stream::Session>,
+        timeout: Duration,
+    ) -> Result<Replies<'static>, RPCError<TypeConfig>>
+    where
+        S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
+    {
+        let mut client = self.client()?;
         let mut request = tonic::Request::new(append_stream::requests(input, Arc::clone(&session)));
         expect_incarnation(&mut request, self.expected_incarnation);
         let opened = match tokio::time::timeout(timeout, client.append_stream(request)).await {

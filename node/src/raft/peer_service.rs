@@ -42,6 +42,12 @@ impl PeerService {
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
             .ok_or_else(|| Status::invalid_argument(format!("bad {EXPECTED_INCARNATION}")))?;
+        self.check_expected(expected)
+    }
+
+    /// The same check for an expectation already parsed (the framed append
+    /// stream's hello carries it).
+    pub fn check_expected(&self, expected: u64) -> Result<(), Status> {
         let own = self.consensus.incarnation;
         if expected == 0 || expected == own {
             return Ok(());

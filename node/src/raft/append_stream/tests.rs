@@ -3,21 +3,27 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use aegis_proto::raft::raft_peer_server::{RaftPeer, RaftPeerServer};
-use aegis_proto::raft::{IdentityRequest, IdentityResponse, SnapshotChunk};
+use aegis_proto::raft::{AppendReply, IdentityRequest, IdentityResponse, SnapshotChunk};
 use openraft::network::{RPCOption, RaftNetworkFactory};
 use openraft::raft::{AppendEntriesResponse, StreamAppendError};
 use openraft::testing::{blank_ent, log_id};
 use openraft::RaftNetworkV2;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use super::*;
+use crate::raft::framed_append;
 use crate::raft::network::PeerNetwork;
 use crate::raft::types::{decode, Member, Vote};
 
 /// A peer of our own making, for what a real node will not do: be an
-/// older build without `AppendStream`, or never answer.
+/// older build without the framed stream or without `AppendStream` at all,
+/// or never answer. It serves the framed stream and gRPC on one port, as a
+/// node does, and answers appends the same way on both.
 #[derive(Clone, Default)]
 struct FakePeer {
+    /// Serves gRPC only, as a node before the framed stream.
+    http2_only: bool,
+    /// Serves neither stream (implies `http2_only`).
     no_stream: bool,
     silent: bool,
     /// Answers every streamed append with a higher vote.
@@ -26,6 +32,47 @@ struct FakePeer {
     unary: Arc<AtomicUsize>,
     /// A silent peer's request stream ended (the leader closed its half).
     ended: Arc<AtomicBool>,
+    /// Framed streams opened.
+    framed: Arc<AtomicUsize>,
+}
+
+/// One framed append stream, answered as `append_stream` answers on gRPC.
+async fn serve_framed(conn: tokio::net::TcpStream, peer: FakePeer) {
+    use tokio::io::AsyncWriteExt;
+    let (rd, mut wr) = conn.into_split();
+    let mut rd = tokio::io::BufReader::new(rd);
+    if framed_append::read_hello(&mut rd).await.is_err() {
+        return;
+    }
+    peer.framed.fetch_add(1, Ordering::SeqCst);
+    let mut buf = Vec::new();
+    framed_append::put_message(&mut buf, &AppendReply::default()).expect("encodes");
+    if wr.write_all(&buf).await.is_err() {
+        return;
+    }
+    while let Ok(Some(p)) = framed_append::read_message::<RaftPayload, _>(&mut rd).await {
+        peer.streamed.fetch_add(1, Ordering::SeqCst);
+        if peer.silent {
+            continue;
+        }
+        let reply = match answer(&p, peer.refuse) {
+            Ok(r) => AppendReply {
+                data: r.data,
+                ..AppendReply::default()
+            },
+            Err(status) => AppendReply {
+                data: Vec::new(),
+                refused_code: status.code() as i32,
+                refused: status.message().to_string(),
+            },
+        };
+        buf.clear();
+        framed_append::put_message(&mut buf, &reply).expect("encodes");
+        if wr.write_all(&buf).await.is_err() {
+            return;
+        }
+    }
+    peer.ended.store(true, Ordering::SeqCst);
 }
 
 fn answer(payload: &RaftPayload, refuse: bool) -> Result<RaftPayload, Status> {
@@ -134,12 +181,19 @@ async fn connect_paced(
 async fn serve(peer: FakePeer) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(RaftPeerServer::new(peer))
-            .serve_with_incoming(incoming),
-    );
+    let server = tonic::transport::Server::builder().add_service(RaftPeerServer::new(peer.clone()));
+    if peer.http2_only || peer.no_stream {
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(server.serve_with_incoming(incoming));
+        return addr;
+    }
+    let (grpc, mut framed) = crate::raft::peer_port::sort(listener);
+    tokio::spawn(server.serve_with_incoming(grpc));
+    tokio::spawn(async move {
+        while let Some(conn) = framed.recv().await {
+            tokio::spawn(serve_framed(conn, peer.clone()));
+        }
+    });
     addr
 }
 
@@ -489,7 +543,46 @@ async fn replies_come_back_in_request_order() {
     let mut conn = connect(peer.clone(), Duration::from_secs(5)).await;
     assert_eq!(acks(&mut conn, 6).await, acked_up_to(6));
     assert_eq!(peer.streamed.load(Ordering::SeqCst), 6);
+    assert_eq!(peer.framed.load(Ordering::SeqCst), 1, "one framed stream");
     assert_eq!(peer.unary.load(Ordering::SeqCst), 0, "no unary call needed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_of_an_older_build_gets_the_http2_stream() {
+    let peer = FakePeer {
+        http2_only: true,
+        ..FakePeer::default()
+    };
+    let mut conn = connect(peer.clone(), Duration::from_secs(5)).await;
+    let started = Instant::now();
+    assert_eq!(acks(&mut conn, 6).await, acked_up_to(6));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the HTTP/2 server turned the framed stream down at once ({:?})",
+        started.elapsed()
+    );
+    assert_eq!(acks(&mut conn, 2).await, acked_up_to(2));
+    assert_eq!(peer.streamed.load(Ordering::SeqCst), 8);
+    assert_eq!(peer.framed.load(Ordering::SeqCst), 0);
+    assert_eq!(peer.unary.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_on_the_framed_stream_reaches_openraft() {
+    let peer = FakePeer {
+        refuse: true,
+        ..FakePeer::default()
+    };
+    let mut conn = connect(peer.clone(), Duration::from_secs(5)).await;
+    let replies = send_all(&mut conn, appends(3)).await;
+    assert!(
+        matches!(
+            replies.first(),
+            Some(Ok(Err(StreamAppendError::HigherVote(_))))
+        ),
+        "{replies:?}"
+    );
+    assert_eq!(peer.framed.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -613,18 +706,26 @@ async fn pump(
     }
 }
 
-/// A leader's connection to a default fake peer through a relay.
-async fn relayed(rpc_timeout: Duration) -> (Relay, impl RaftNetworkV2<TypeConfig>) {
-    let relay = Relay::start(serve(FakePeer::default()).await).await;
+/// A leader's connection to `peer` through a relay.
+async fn relayed(peer: FakePeer, rpc_timeout: Duration) -> (Relay, impl RaftNetworkV2<TypeConfig>) {
+    let relay = Relay::start(serve(peer).await).await;
     let pacer = Arc::new(Pacer::new(Duration::ZERO, 256));
     let conn = connect_to(relay.addr, rpc_timeout, pacer).await;
     (relay, conn)
 }
 
+/// A peer of an older build: the HTTP/2 streams share one connection.
+fn http2_peer() -> FakePeer {
+    FakePeer {
+        http2_only: true,
+        ..FakePeer::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_an_unanswered_append_the_next_stream_uses_a_new_connection() {
     let timeout = Duration::from_millis(400);
-    let (relay, mut conn) = relayed(timeout).await;
+    let (relay, mut conn) = relayed(http2_peer(), timeout).await;
     let (tx, rx) = futures::channel::mpsc::unbounded();
     let mut replies = conn
         .stream_append(rx, RPCOption::new(timeout))
@@ -646,15 +747,16 @@ async fn after_an_unanswered_append_the_next_stream_uses_a_new_connection() {
     drop(replies);
 
     // Without a new connection the next stream would open on the frozen
-    // one and time out in turn.
+    // one and time out in turn. (The first of the three: the framed stream
+    // the peer turned down.)
     assert_eq!(acks(&mut conn, 3).await, acked_up_to(3));
-    assert_eq!(relay.connections(), 2);
+    assert_eq!(relay.connections(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_an_unanswered_stream_open_the_next_uses_a_new_connection() {
     let timeout = Duration::from_millis(400);
-    let (relay, mut conn) = relayed(timeout).await;
+    let (relay, mut conn) = relayed(http2_peer(), timeout).await;
     assert_eq!(acks(&mut conn, 2).await, acked_up_to(2));
 
     relay.freeze();
@@ -668,5 +770,39 @@ async fn after_an_unanswered_stream_open_the_next_uses_a_new_connection() {
     );
 
     assert_eq!(acks(&mut conn, 3).await, acked_up_to(3));
-    assert_eq!(relay.connections(), 2);
+    assert_eq!(
+        relay.connections(),
+        3,
+        "the turned-down framed one, then two"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_framed_stream_has_a_connection_of_its_own() {
+    let timeout = Duration::from_millis(400);
+    let (relay, mut conn) = relayed(FakePeer::default(), timeout).await;
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let mut replies = conn
+        .stream_append(rx, RPCOption::new(timeout))
+        .await
+        .expect("stream opens");
+    tx.unbounded_send(append(0, &[1])).unwrap();
+    let first = replies.next().await.map(|r| matched(vec![r]));
+    assert_eq!(first, Some(vec![Ok(1)]));
+
+    relay.freeze();
+    tx.unbounded_send(append(1, &[2])).unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(10), replies.next())
+        .await
+        .expect("the leader gives up on the frozen connection");
+    assert!(
+        matches!(second, Some(Err(RPCError::Unreachable(_)))),
+        "{second:?}"
+    );
+    drop(replies);
+
+    // The next stream dials again: the frozen connection holds nothing up.
+    assert_eq!(acks(&mut conn, 3).await, acked_up_to(3));
+    assert_eq!(acks(&mut conn, 2).await, acked_up_to(2));
+    assert_eq!(relay.connections(), 3);
 }
