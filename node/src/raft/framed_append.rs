@@ -174,8 +174,39 @@ where
     }))
 }
 
-/// Writes each reply as it comes, with any others already waiting in the
-/// same write; then the refusal that ended the requests, if one did.
+/// Writes each item of `items` as a frame as it comes, with any others
+/// already waiting in the same write. False when an item could not be
+/// framed or the connection failed.
+async fn write_gathered<W, T, M>(
+    wr: &mut WriteHalf<W>,
+    items: impl Stream<Item = T>,
+    frame: impl Fn(T) -> Option<M>,
+) -> bool
+where
+    W: AsyncRead + AsyncWrite,
+    M: Message,
+{
+    let items = items.fuse();
+    futures::pin_mut!(items);
+    let mut buf = Vec::new();
+    while let Some(first) = items.next().await {
+        buf.clear();
+        let mut next = Some(first);
+        while let Some(item) = next {
+            let framed = frame(item).map(|m| put_message(&mut buf, &m));
+            if !matches!(framed, Some(Ok(()))) {
+                return false;
+            }
+            next = items.next().now_or_never().flatten();
+        }
+        if wr.write_all(&buf).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Writes the replies; then the refusal that ended the requests, if one did.
 async fn write_replies<W>(
     mut wr: WriteHalf<W>,
     replies: impl Stream<Item = Result<StreamAppendResult<TypeConfig>, String>>,
@@ -183,32 +214,18 @@ async fn write_replies<W>(
 ) where
     W: AsyncRead + AsyncWrite,
 {
-    let replies = replies.fuse();
-    futures::pin_mut!(replies);
-    let mut buf = Vec::new();
-    while let Some(first) = replies.next().await {
-        buf.clear();
-        let mut next = Some(first);
-        while let Some(reply) = next {
-            let Ok(data) = encode(&reply) else {
-                return;
-            };
-            let frame = AppendReply {
-                data,
-                ..AppendReply::default()
-            };
-            if put_message(&mut buf, &frame).is_err() {
-                return;
-            }
-            next = replies.next().now_or_never().flatten();
-        }
-        if wr.write_all(&buf).await.is_err() {
-            return;
-        }
+    let as_frame = |reply| {
+        encode(&reply).ok().map(|data| AppendReply {
+            data,
+            ..AppendReply::default()
+        })
+    };
+    if !write_gathered(&mut wr, replies, as_frame).await {
+        return;
     }
     let why = refused.lock().ok().and_then(|mut slot| slot.take());
     if let Some(why) = why {
-        buf.clear();
+        let mut buf = Vec::new();
         if put_message(&mut buf, &why).is_ok() {
             let _ = wr.write_all(&buf).await;
         }
@@ -260,30 +277,16 @@ pub async fn open(
     })
 }
 
-/// The leader's writer: each append as a frame, with any others already
-/// waiting in the same write, until the requests end; then it closes its
-/// half, so the follower answers what is in flight and ends the stream.
+/// The leader's writer: the appends as frames (see `write_gathered`) until
+/// the requests end; then it closes its half, so the follower answers what
+/// is in flight and ends the stream.
 pub async fn send_requests<W>(mut wr: WriteHalf<W>, requests: impl Stream<Item = RaftPayload>)
 where
     W: AsyncRead + AsyncWrite,
 {
-    let requests = requests.fuse();
-    futures::pin_mut!(requests);
-    let mut buf = Vec::new();
-    while let Some(first) = requests.next().await {
-        buf.clear();
-        let mut next = Some(first);
-        while let Some(p) = next {
-            if put_message(&mut buf, &p).is_err() {
-                return;
-            }
-            next = requests.next().now_or_never().flatten();
-        }
-        if wr.write_all(&buf).await.is_err() {
-            return;
-        }
+    if write_gathered(&mut wr, requests, Some).await {
+        let _ = wr.shutdown().await;
     }
-    let _ = wr.shutdown().await;
 }
 
 /// The follower's replies as the HTTP/2 stream's messages: a refusal is its
