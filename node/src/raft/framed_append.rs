@@ -99,12 +99,24 @@ pub async fn read_hello<R: AsyncRead + Unpin>(r: &mut R) -> Result<AppendHello, 
     read_message(r).await?.ok_or(FrameError::Closed)
 }
 
-fn refusal(code: tonic::Code, why: String) -> AppendReply {
+/// A refusal as a frame: the status's code and message.
+pub fn refusal(status: &tonic::Status) -> AppendReply {
     AppendReply {
         data: Vec::new(),
-        refused_code: code as i32,
-        refused: why,
+        refused_code: status.code() as i32,
+        refused: status.message().to_string(),
     }
+}
+
+/// The frame as a reply, or as the status it refuses with.
+fn reply_or_status(r: AppendReply) -> Result<RaftPayload, tonic::Status> {
+    if r.refused_code == 0 && r.refused.is_empty() {
+        return Ok(RaftPayload { data: r.data });
+    }
+    Err(tonic::Status::new(
+        tonic::Code::from_i32(r.refused_code),
+        r.refused,
+    ))
 }
 
 /// Serves one append stream a peer opened, from its preface on.
@@ -123,12 +135,14 @@ where
         Err(_) => return,
     };
     let mut buf = Vec::new();
-    let answer = match peer.check_expected(hello.expected_incarnation) {
-        Ok(()) => AppendReply::default(),
-        Err(status) => refusal(status.code(), status.message().to_string()),
-    };
-    let accepted = answer.refused_code == 0;
-    if put_message(&mut buf, &answer).is_err() || wr.write_all(&buf).await.is_err() || !accepted {
+    let checked = peer.check_expected(hello.expected_incarnation);
+    let answer = checked
+        .as_ref()
+        .map_or_else(refusal, |()| AppendReply::default());
+    if put_message(&mut buf, &answer).is_err()
+        || wr.write_all(&buf).await.is_err()
+        || checked.is_err()
+    {
         return;
     }
     let refused = Arc::new(Mutex::new(None));
@@ -167,7 +181,7 @@ where
                 Err(e) => e.to_string(),
             };
             if let Ok(mut slot) = refused.lock() {
-                *slot = Some(refusal(tonic::Code::InvalidArgument, why));
+                *slot = Some(refusal(&tonic::Status::invalid_argument(why)));
             }
             None
         }
@@ -265,13 +279,10 @@ pub async fn open(
         return Ok(Opened::NotSpoken(e.to_string()));
     }
     Ok(match read_message::<AppendReply, _>(&mut rd).await {
-        Ok(Some(answer)) if answer.refused_code == 0 && answer.refused.is_empty() => {
-            Opened::Accepted(rd, wr)
-        }
-        Ok(Some(answer)) => Opened::Refused(tonic::Status::new(
-            tonic::Code::from_i32(answer.refused_code),
-            answer.refused,
-        )),
+        Ok(Some(answer)) => match reply_or_status(answer) {
+            Ok(_) => Opened::Accepted(rd, wr),
+            Err(status) => Opened::Refused(status),
+        },
         Ok(None) => Opened::NotSpoken("the connection closed on the preface".into()),
         Err(e) => Opened::NotSpoken(e.to_string()),
     })
@@ -302,16 +313,11 @@ where
         |rd| async move {
             let mut rd = rd?;
             match read_message::<AppendReply, _>(&mut rd).await {
-                Ok(Some(r)) if r.refused_code == 0 && r.refused.is_empty() => {
-                    Some((Ok(RaftPayload { data: r.data }), Some(rd)))
+                Ok(Some(r)) => {
+                    let reply = reply_or_status(r);
+                    let go_on = reply.is_ok();
+                    Some((reply, go_on.then_some(rd)))
                 }
-                Ok(Some(r)) => Some((
-                    Err(tonic::Status::new(
-                        tonic::Code::from_i32(r.refused_code),
-                        r.refused,
-                    )),
-                    None,
-                )),
                 Ok(None) => None,
                 Err(e) => Some((
                     Err(tonic::Status::unavailable(format!("append stream: {e}"))),

@@ -457,11 +457,7 @@ impl Consensus {
     }
 
     pub fn peer_service(self: &Arc<Self>) -> RaftPeerServer<PeerService> {
-        RaftPeerServer::new(PeerService {
-            consensus: self.clone(),
-            mismatch_logged: Mutex::new(None),
-        })
-        .max_decoding_message_size(64 << 20)
+        RaftPeerServer::new(PeerService::new(self.clone())).max_decoding_message_size(64 << 20)
     }
 
     /// Takes the peer port's connections: append streams are served here;
@@ -472,10 +468,7 @@ impl Consensus {
         listener: tokio::net::TcpListener,
     ) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send + 'static {
         let (grpc, mut framed) = peer_port::sort(listener);
-        let peer = Arc::new(PeerService {
-            consensus: self.clone(),
-            mismatch_logged: Mutex::new(None),
-        });
+        let peer = Arc::new(PeerService::new(self.clone()));
         tokio::spawn(async move {
             while let Some(conn) = framed.recv().await {
                 let conn = crate::timeline::peer_stream(conn);

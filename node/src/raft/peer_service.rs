@@ -25,10 +25,17 @@ const MISMATCH_LOG_EVERY: Duration = Duration::from_secs(10);
 
 pub struct PeerService {
     pub consensus: Arc<Consensus>,
-    pub mismatch_logged: Mutex<Option<Instant>>,
+    mismatch_logged: Mutex<Option<Instant>>,
 }
 
 impl PeerService {
+    pub fn new(consensus: Arc<Consensus>) -> Self {
+        PeerService {
+            consensus,
+            mismatch_logged: Mutex::new(None),
+        }
+    }
+
     /// Refuses a Raft RPC meant for another incarnation of this node: the
     /// sender admitted a member whose data this node no longer has (its data
     /// directory was wiped), so nothing this node could answer would be true

@@ -60,11 +60,7 @@ async fn serve_framed(conn: tokio::net::TcpStream, peer: FakePeer) {
                 data: r.data,
                 ..AppendReply::default()
             },
-            Err(status) => AppendReply {
-                data: Vec::new(),
-                refused_code: status.code() as i32,
-                refused: status.message().to_string(),
-            },
+            Err(status) => framed_append::refusal(&status),
         };
         buf.clear();
         framed_append::put_message(&mut buf, &reply).expect("encodes");
