@@ -662,6 +662,11 @@ impl Drop for NetCluster {
         for n in 1..=self.nodes {
             self.kill(n);
         }
+        // A failed test keeps the nodes' logs and data: they say why.
+        if std::thread::panicking() {
+            self.dir.disable_cleanup(true);
+            eprintln!("node logs and data kept in {}", self.dir.path().display());
+        }
         for n in 1..=self.nodes {
             let _ = run(&["ip", "netns", "del", &self.ns(n)]);
         }
