@@ -242,12 +242,19 @@ async fn the_framed_append_stream_refuses_what_it_cannot_take_and_loses_nothing(
         assert_eq!(r.refused_code, code as i32, "{r:?}");
         assert!(r.refused.starts_with(why), "{r:?}");
     }
-    async fn opened(addr: &str, expected_incarnation: u64) -> (TcpStream, AppendReply) {
+    /// Sends the preface, a hello and `behind` (a leader sends its appends
+    /// right behind the hello to a peer that answered one before).
+    async fn opened(
+        addr: &str,
+        expected_incarnation: u64,
+        behind: &[u8],
+    ) -> (TcpStream, AppendReply) {
         let mut conn = TcpStream::connect(addr).await.unwrap();
         let mut hello = PREFACE.to_vec();
         hello.extend(frame(&AppendHello {
             expected_incarnation,
         }));
+        hello.extend_from_slice(behind);
         conn.write_all(&hello).await.unwrap();
         let answer = reply(&mut conn).await.expect("a handshake answer");
         (conn, answer)
@@ -268,7 +275,11 @@ async fn the_framed_append_stream_refuses_what_it_cannot_take_and_loses_nothing(
         .unwrap();
     assert!(closed(&mut wrong).await, "a wrong preface is hung up on");
 
-    let (mut other, answer) = opened(&addr, 0x0bad_cafe).await;
+    // Appends it will not read follow the hello: the refusal still arrives.
+    let unread = frame(&RaftPayload {
+        data: vec![7; 1 << 20],
+    });
+    let (mut other, answer) = opened(&addr, 0x0bad_cafe, &unread).await;
     assert_refused(
         &answer,
         tonic::Code::FailedPrecondition,
@@ -276,7 +287,7 @@ async fn the_framed_append_stream_refuses_what_it_cannot_take_and_loses_nothing(
     );
     assert!(closed(&mut other).await);
 
-    let (mut garbage, answer) = opened(&addr, 0).await;
+    let (mut garbage, answer) = opened(&addr, 0, &[]).await;
     assert_eq!(answer, AppendReply::default(), "accepted");
     let undecodable = RaftPayload {
         data: vec![0xff; 7],
@@ -290,7 +301,7 @@ async fn the_framed_append_stream_refuses_what_it_cannot_take_and_loses_nothing(
     );
     assert!(closed(&mut garbage).await);
 
-    let (mut huge, _) = opened(&addr, 0).await;
+    let (mut huge, _) = opened(&addr, 0, &[]).await;
     huge.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
     let refused = reply(&mut huge).await.expect("a refusal");
     assert_refused(

@@ -12,6 +12,7 @@
 //! replies.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -139,10 +140,17 @@ where
     let answer = checked
         .as_ref()
         .map_or_else(refusal, |()| AppendReply::default());
-    if put_message(&mut buf, &answer).is_err()
-        || wr.write_all(&buf).await.is_err()
-        || checked.is_err()
-    {
+    if put_message(&mut buf, &answer).is_err() || wr.write_all(&buf).await.is_err() {
+        return;
+    }
+    if checked.is_err() {
+        // Appends may have come right behind the hello. Closing with them
+        // unread would reset the connection, and the reset can reach the
+        // leader before the refusal does: read them away first.
+        let _ = wr.shutdown().await;
+        let mut sink = tokio::io::sink();
+        let drained = tokio::io::copy(&mut rd, &mut sink);
+        let _ = tokio::time::timeout(HELLO_TIMEOUT, drained).await;
         return;
     }
     let refused = Arc::new(Mutex::new(None));
@@ -251,6 +259,9 @@ async fn write_replies<W>(
 pub enum Opened<C> {
     /// The stream is open: requests go to the writer, replies come from the reader.
     Accepted(ReadHalf<C>, WriteHalf<C>),
+    /// The hello is on its way and appends may follow it at once; the
+    /// follower's answer to it is the first frame [`replies_from`] reads.
+    Sent(ReadHalf<C>, WriteHalf<C>),
     /// The follower refused the stream (an incarnation mismatch).
     Refused(tonic::Status),
     /// Whatever answers at the address does not speak this protocol: a node
@@ -258,10 +269,16 @@ pub enum Opened<C> {
     NotSpoken(String),
 }
 
-/// Connects to `addr` and asks for an append stream.
+/// Connects to `addr` and asks for an append stream. With `await_answer`
+/// it waits for the follower's answer to the hello, which tells a node of an
+/// older build apart while the session can still go to HTTP/2; without it,
+/// for a peer known to speak this, the appends go right behind the hello and
+/// a session costs no round trip of its own (a catching-up follower is sent
+/// many short sessions: one per probe of its log).
 pub async fn open(
     addr: &str,
     expected_incarnation: u64,
+    await_answer: bool,
 ) -> io::Result<Opened<impl AsyncRead + AsyncWrite + Send + 'static>> {
     let conn = TcpStream::connect(addr).await?;
     conn.set_nodelay(true)?;
@@ -277,6 +294,9 @@ pub async fn open(
     // with text. A node that does speak it never fails the handshake.
     if let Err(e) = wr.write_all(&buf).await {
         return Ok(Opened::NotSpoken(e.to_string()));
+    }
+    if !await_answer {
+        return Ok(Opened::Sent(rd, wr));
     }
     Ok(match read_message::<AppendReply, _>(&mut rd).await {
         Ok(Some(answer)) => match reply_or_status(answer) {
@@ -301,22 +321,43 @@ where
 }
 
 /// The follower's replies as the HTTP/2 stream's messages: a refusal is its
-/// status, a broken connection is UNAVAILABLE.
+/// status, a broken connection is UNAVAILABLE. After [`Opened::Sent`] the
+/// first frame is the answer to the hello, which `spoken` is passed: when
+/// it is not one, `spoken` is cleared, so that the next session waits for its
+/// answer and can tell an older build from a connection that broke.
 pub fn replies_from<R>(
     rd: ReadHalf<R>,
+    spoken: Option<Arc<AtomicBool>>,
 ) -> impl Stream<Item = Result<RaftPayload, tonic::Status>> + Send + Unpin + 'static
 where
     R: AsyncRead + Send + 'static,
 {
     Box::pin(futures::stream::unfold(
-        Some(BufReader::new(rd)),
-        |rd| async move {
-            let mut rd = rd?;
+        Some((BufReader::new(rd), spoken)),
+        |state| async move {
+            let (mut rd, spoken) = state?;
+            if let Some(spoken) = spoken {
+                let unanswered = match read_message::<AppendReply, _>(&mut rd).await {
+                    Ok(Some(answer)) => match reply_or_status(answer) {
+                        Ok(_) => None,
+                        Err(refusal) => return Some((Err(refusal), None)),
+                    },
+                    Ok(None) => Some(FrameError::Closed.to_string()),
+                    Err(e) => Some(e.to_string()),
+                };
+                if let Some(why) = unanswered {
+                    spoken.store(false, Ordering::Relaxed);
+                    let status = tonic::Status::unavailable(format!(
+                        "append stream: no answer to the hello: {why}"
+                    ));
+                    return Some((Err(status), None));
+                }
+            }
             match read_message::<AppendReply, _>(&mut rd).await {
                 Ok(Some(r)) => {
                     let reply = reply_or_status(r);
                     let go_on = reply.is_ok();
-                    Some((reply, go_on.then_some(rd)))
+                    Some((reply, go_on.then_some((rd, None))))
                 }
                 Ok(None) => None,
                 Err(e) => Some((

@@ -2,12 +2,14 @@
 //! postcard bytes inside the stable `aegis.raft.v1` envelope.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aegis_proto::raft::raft_peer_client::RaftPeerClient;
 use aegis_proto::raft::{RaftPayload, SnapshotChunk};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use openraft::base::{BoxFuture, BoxStream};
 use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{stream_append_sequential, RPCOption, RaftNetworkFactory};
@@ -17,6 +19,7 @@ use openraft::raft::{
 };
 use openraft::{OptionalSend, RaftNetworkV2};
 use serde::{de::DeserializeOwned, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tonic::transport::{Channel, Endpoint};
 
 use super::append_stream;
@@ -73,6 +76,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
             last_stream: None,
             stream_refused: None,
             framed_refused: None,
+            framed_spoken: Arc::new(AtomicBool::new(false)),
             pacer: Arc::clone(&self.pacer),
         }
     }
@@ -98,6 +102,9 @@ pub struct PeerConnection {
     stream_refused: Option<Instant>,
     /// When the target last did not speak the framed append stream.
     framed_refused: Option<Instant>,
+    /// The target answered a hello, and no later stream found it silent:
+    /// streams to it send their appends without waiting for the answer.
+    framed_spoken: Arc<AtomicBool>,
     pacer: Arc<Pacer>,
 }
 
@@ -209,6 +216,14 @@ impl PeerConnection {
     where
         S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
     {
+        // openraft waits out its backoff after a failed session inside the
+        // request stream. Taking the first append before dialling lets that
+        // wait happen: a peer that cannot be connected to (a partition) was
+        // otherwise dialled again at once, thousands of times a second.
+        let mut input = input.peekable();
+        if Pin::new(&mut input).peek().await.is_none() {
+            return Ok(Box::pin(futures::stream::empty()));
+        }
         let timeout = option.hard_ttl().max(self.rpc_timeout);
         if self.last_stream.as_ref().is_some_and(|s| s.stalled()) {
             self.reconnect("an append went unanswered");
@@ -217,40 +232,46 @@ impl PeerConnection {
         self.last_stream = Some(Arc::clone(&session));
         if self
             .framed_refused
-            .is_none_or(|t| t.elapsed() >= STREAM_RETRY_AFTER)
+            .is_some_and(|t| t.elapsed() < STREAM_RETRY_AFTER)
         {
-            let opening = framed_append::open(&self.addr, self.expected_incarnation);
-            let failed = match tokio::time::timeout(timeout, opening).await {
-                Ok(Ok(Opened::Accepted(rd, wr))) => {
-                    let requests = append_stream::requests(input, Arc::clone(&session));
-                    tokio::spawn(framed_append::send_requests(wr, requests));
-                    let replies = framed_append::replies_from(rd);
-                    return Ok(Box::pin(append_stream::replies(replies, session)));
-                }
-                Ok(Ok(Opened::Refused(status))) => status_error(self.target, status),
-                Ok(Ok(Opened::NotSpoken(why))) => {
-                    tracing::info!(
-                        peer = self.target,
-                        "peer does not speak the framed append stream ({why}), an older \
-                         build; replicating over its HTTP/2 stream for {STREAM_RETRY_AFTER:?}"
-                    );
-                    self.framed_refused = Some(Instant::now());
-                    return self.open_grpc_append_stream(input, session, timeout).await;
-                }
-                Ok(Err(e)) => RPCError::Unreachable(Unreachable::from_string(format!(
-                    "peer {}: opening an append stream: {e}",
-                    self.target
-                ))),
-                Err(_) => RPCError::Unreachable(Unreachable::from_string(format!(
-                    "peer {}: append stream not answered within {timeout:?}",
-                    self.target
-                ))),
-            };
-            session.close();
-            self.pacer.failed(self.target);
-            return Err(failed);
+            return self.open_grpc_append_stream(input, session, timeout).await;
         }
-        self.open_grpc_append_stream(input, session, timeout).await
+        let spoken = self.framed_spoken.load(Ordering::Relaxed);
+        let opening = framed_append::open(&self.addr, self.expected_incarnation, !spoken);
+        let failed = match tokio::time::timeout(timeout, opening).await {
+            Ok(Ok(Opened::Accepted(rd, wr))) => {
+                self.framed_spoken.store(true, Ordering::Relaxed);
+                return Ok(framed_session(input, session, rd, wr, None));
+            }
+            Ok(Ok(Opened::Sent(rd, wr))) => {
+                let answer = Some(Arc::clone(&self.framed_spoken));
+                return Ok(framed_session(input, session, rd, wr, answer));
+            }
+            Ok(Ok(Opened::Refused(status))) => {
+                self.framed_spoken.store(true, Ordering::Relaxed);
+                status_error(self.target, status)
+            }
+            Ok(Ok(Opened::NotSpoken(why))) => {
+                tracing::info!(
+                    peer = self.target,
+                    "peer does not speak the framed append stream ({why}), an older \
+                     build; replicating over its HTTP/2 stream for {STREAM_RETRY_AFTER:?}"
+                );
+                self.framed_refused = Some(Instant::now());
+                return self.open_grpc_append_stream(input, session, timeout).await;
+            }
+            Ok(Err(e)) => RPCError::Unreachable(Unreachable::from_string(format!(
+                "peer {}: opening an append stream: {e}",
+                self.target
+            ))),
+            Err(_) => RPCError::Unreachable(Unreachable::from_string(format!(
+                "peer {}: append stream not answered within {timeout:?}",
+                self.target
+            ))),
+        };
+        session.close();
+        self.pacer.failed(self.target);
+        Err(failed)
     }
 
     /// Opens the HTTP/2 `AppendStream`, for a peer without the framed one.
@@ -295,6 +316,25 @@ impl PeerConnection {
             }
         }
     }
+}
+
+/// A framed append stream's two halves at work: a task writes the appends,
+/// openraft reads the replies.
+fn framed_session<S, C>(
+    input: S,
+    session: Arc<append_stream::Session>,
+    rd: ReadHalf<C>,
+    wr: WriteHalf<C>,
+    answer: Option<Arc<AtomicBool>>,
+) -> Replies<'static>
+where
+    S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
+    C: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let requests = append_stream::requests(input, Arc::clone(&session));
+    tokio::spawn(framed_append::send_requests(wr, requests));
+    let replies = framed_append::replies_from(rd, answer);
+    Box::pin(append_stream::replies(replies, session))
 }
 
 impl RaftNetworkV2<TypeConfig> for PeerConnection {

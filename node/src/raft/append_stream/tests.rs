@@ -34,6 +34,12 @@ struct FakePeer {
     ended: Arc<AtomicBool>,
     /// Framed streams opened.
     framed: Arc<AtomicUsize>,
+    /// Holds its answer to each hello this long, and counts in `pipelined`
+    /// the streams whose first append came in meanwhile.
+    hold_answer: Option<Duration>,
+    pipelined: Arc<AtomicUsize>,
+    /// Hangs up on this framed stream (counted from 1) without answering its hello.
+    hang_up_on: Option<usize>,
 }
 
 /// One framed append stream, answered as `append_stream` answers on gRPC.
@@ -44,7 +50,18 @@ async fn serve_framed(conn: tokio::net::TcpStream, peer: FakePeer) {
     if framed_append::read_hello(&mut rd).await.is_err() {
         return;
     }
-    peer.framed.fetch_add(1, Ordering::SeqCst);
+    let nth = peer.framed.fetch_add(1, Ordering::SeqCst) + 1;
+    if peer.hang_up_on == Some(nth) {
+        return;
+    }
+    if let Some(hold) = peer.hold_answer {
+        use tokio::io::AsyncBufReadExt;
+        if let Ok(Ok(bytes)) = tokio::time::timeout(hold, rd.fill_buf()).await {
+            if !bytes.is_empty() {
+                peer.pipelined.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
     let mut buf = Vec::new();
     framed_append::put_message(&mut buf, &AppendReply::default()).expect("encodes");
     if wr.write_all(&buf).await.is_err() {
@@ -564,6 +581,82 @@ async fn a_peer_of_an_older_build_gets_the_http2_stream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_a_peer_answered_a_hello_appends_follow_the_next_hello_at_once() {
+    let peer = FakePeer {
+        hold_answer: Some(Duration::from_millis(300)),
+        ..FakePeer::default()
+    };
+    let mut conn = connect(peer.clone(), Duration::from_secs(5)).await;
+    assert_eq!(acks(&mut conn, 2).await, acked_up_to(2));
+    assert_eq!(
+        peer.pipelined.load(Ordering::SeqCst),
+        0,
+        "the first stream waits for the answer: the peer may be an older build"
+    );
+    assert_eq!(acks(&mut conn, 2).await, acked_up_to(2));
+    assert_eq!(acks(&mut conn, 2).await, acked_up_to(2));
+    assert_eq!(peer.framed.load(Ordering::SeqCst), 3);
+    assert_eq!(peer.pipelined.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hello_left_unanswered_makes_the_next_stream_wait_for_its_answer() {
+    let peer = FakePeer {
+        hold_answer: Some(Duration::from_millis(300)),
+        hang_up_on: Some(2),
+        ..FakePeer::default()
+    };
+    let mut conn = connect(peer.clone(), Duration::from_secs(5)).await;
+    assert_eq!(acks(&mut conn, 2).await, acked_up_to(2));
+    let hung_up = conn
+        .stream_append(appends(2), RPCOption::new(Duration::from_secs(5)))
+        .await
+        .expect("sent behind the hello")
+        .collect::<Vec<_>>()
+        .await;
+    assert!(
+        matches!(hung_up.as_slice(), [Err(RPCError::Unreachable(_))]),
+        "{hung_up:?}"
+    );
+    // The third stream waits for its answer again; the fourth need not.
+    assert_eq!(acks(&mut conn, 2).await, acked_up_to(2));
+    assert_eq!(peer.pipelined.load(Ordering::SeqCst), 0);
+    assert_eq!(acks(&mut conn, 2).await, acked_up_to(2));
+    assert_eq!(peer.pipelined.load(Ordering::SeqCst), 1);
+    assert_eq!(peer.framed.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_append_is_taken_before_the_peer_is_dialled() {
+    // A port nothing listens on.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut conn = connect_to(
+        addr,
+        Duration::from_secs(1),
+        Arc::new(Pacer::new(Duration::ZERO, 256)),
+    )
+    .await;
+    let taken = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&taken);
+    let input = appends(3).inspect(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+    });
+    let opened = conn
+        .stream_append(input, RPCOption::new(Duration::from_secs(1)))
+        .await
+        .map(|_| ());
+    assert!(
+        matches!(opened, Err(RPCError::Unreachable(_))),
+        "{opened:?}"
+    );
+    // openraft's request stream is where it waits out its backoff after a
+    // failure: a dial that failed before it was polled went round at once.
+    assert_eq!(taken.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_on_the_framed_stream_reaches_openraft() {
     let peer = FakePeer {
         refuse: true,
@@ -718,11 +811,12 @@ async fn frozen_mid_stream(
     timeout: Duration,
 ) {
     let (tx, rx) = futures::channel::mpsc::unbounded();
+    // Queued first: a stream is opened for an append to send.
+    tx.unbounded_send(append(0, &[1])).unwrap();
     let mut replies = conn
         .stream_append(rx, RPCOption::new(timeout))
         .await
         .expect("stream opens");
-    tx.unbounded_send(append(0, &[1])).unwrap();
     let first = replies.next().await.map(|r| matched(vec![r]));
     assert_eq!(first, Some(vec![Ok(1)]));
 
