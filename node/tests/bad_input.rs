@@ -259,6 +259,15 @@ async fn the_framed_append_stream_refuses_what_it_cannot_take_and_loses_nothing(
         let answer = reply(&mut conn).await.expect("a handshake answer");
         (conn, answer)
     }
+    /// Sends `behind` right after a hello the follower accepts; it must be
+    /// refused as INVALID_ARGUMENT with a message starting with `why`.
+    async fn refused_after_hello(addr: &str, behind: &[u8], why: &str) -> TcpStream {
+        let (mut conn, answer) = opened(addr, 0, behind).await;
+        assert_eq!(answer, AppendReply::default(), "accepted");
+        let refused = reply(&mut conn).await.expect("a refusal");
+        assert_refused(&refused, tonic::Code::InvalidArgument, why);
+        conn
+    }
 
     let _g = serial().await;
     let c = cluster(3).await;
@@ -287,28 +296,14 @@ async fn the_framed_append_stream_refuses_what_it_cannot_take_and_loses_nothing(
     );
     assert!(closed(&mut other).await);
 
-    let (mut garbage, answer) = opened(&addr, 0, &[]).await;
-    assert_eq!(answer, AppendReply::default(), "accepted");
-    let undecodable = RaftPayload {
+    let undecodable = frame(&RaftPayload {
         data: vec![0xff; 7],
-    };
-    garbage.write_all(&frame(&undecodable)).await.unwrap();
-    let refused = reply(&mut garbage).await.expect("a refusal");
-    assert_refused(
-        &refused,
-        tonic::Code::InvalidArgument,
-        "undecodable peer message",
-    );
+    });
+    let mut garbage = refused_after_hello(&addr, &undecodable, "undecodable peer message").await;
     assert!(closed(&mut garbage).await);
 
-    let (mut huge, _) = opened(&addr, 0, &[]).await;
-    huge.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
-    let refused = reply(&mut huge).await.expect("a refusal");
-    assert_refused(
-        &refused,
-        tonic::Code::InvalidArgument,
-        "a frame of 4294967295 bytes, over the",
-    );
+    let too_long = u32::MAX.to_be_bytes();
+    refused_after_hello(&addr, &too_long, "a frame of 4294967295 bytes, over the").await;
 
     client.put("after", "v").await.unwrap();
     let index = status_of(&c, leader).await.unwrap().applied_index;
