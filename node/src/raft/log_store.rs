@@ -335,6 +335,8 @@ impl FlushQueue {
     /// sync lengths ago: appends are coming one at a time. Under load they
     /// come closer, and the flusher's group commit (a sync covering every
     /// append that arrived during the previous one) is worth the hand-offs.
+    /// Two lengths, not one: at ~2,000 put/s one made a leader's worker sync
+    /// while its members' replies came in (docs/adr/0019, 2026-12-04).
     fn quiet(&self) -> io::Result<bool> {
         let state = self.state.lock().map_err(|_| queue_poisoned())?;
         Ok(state.waiting.is_empty()
