@@ -1,8 +1,8 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 
-use aegis_bench::backend::{self, find_leader, Op, OpSpec, Target};
+use aegis_bench::backend::{wait_for_leader, Op, OpSpec, Target};
 use aegis_bench::cli::{Cli, Command, Consistency, LoadArgs, To};
 use aegis_bench::compare::{self, MemReport};
 use aegis_bench::failover::{self, FailoverSpec};
@@ -12,6 +12,10 @@ use aegis_bench::procs::Cluster;
 use aegis_bench::runner::{self, LoadSpec};
 use aegis_bench::timeline;
 use aegis_bench::watch::{self, WatchSpec};
+
+/// How long a load run looks for the leader before it gives up: longer than
+/// a few elections at the default timing (250..500 ms each).
+const LEADER_PATIENCE: Duration = Duration::from_secs(10);
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse_checked(std::env::args_os()).unwrap_or_else(|e| e.exit());
@@ -49,8 +53,7 @@ async fn load_endpoints(
     match to {
         To::All => Ok(endpoints.to_vec()),
         To::Leader => {
-            let conns = backend::connect_all(target, endpoints, Duration::from_secs(2)).await;
-            let l = find_leader(&conns, Duration::from_secs(2))
+            let l = wait_for_leader(target, endpoints, Duration::from_secs(2), LEADER_PATIENCE)
                 .await
                 .context("no member reports itself leader (use --to all to skip the lookup)")?;
             Ok(vec![endpoints[l].clone()])
@@ -169,19 +172,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::WaitLeader { timeout_secs } => {
             anyhow::ensure!(!cli.endpoints.is_empty(), "give --endpoints");
-            let t0 = Instant::now();
             let limit = Duration::from_secs((*timeout_secs).min(600));
-            loop {
-                let conns =
-                    backend::connect_all(cli.target, &cli.endpoints, Duration::from_millis(500))
-                        .await;
-                if let Some(l) = find_leader(&conns, Duration::from_millis(500)).await {
-                    println!("{}", cli.endpoints[l]);
-                    return Ok(());
-                }
-                anyhow::ensure!(t0.elapsed() < limit, "no leader within {limit:?}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+            let l = wait_for_leader(
+                cli.target,
+                &cli.endpoints,
+                Duration::from_millis(500),
+                limit,
+            )
+            .await
+            .with_context(|| format!("no leader within {limit:?}"))?;
+            println!("{}", cli.endpoints[l]);
+            Ok(())
         }
         Command::Compare {
             base,

@@ -4,8 +4,9 @@
 mod aegis;
 mod etcd;
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -221,9 +222,70 @@ pub async fn find_leader(conns: &[Option<Conn>], timeout: Duration) -> Option<us
         .position(|s| s.map(|s| s.is_leader).unwrap_or(false))
 }
 
+/// As [`find_leader`], asking again (over new connections) every 200 ms for
+/// up to `patience`: no member says it leads while an election runs, and a
+/// fresh cluster often holds a second one just after its first.
+pub async fn wait_for_leader(
+    target: Target,
+    endpoints: &[String],
+    timeout: Duration,
+    patience: Duration,
+) -> Option<usize> {
+    retry_lookup(patience, Duration::from_millis(200), || async {
+        let conns = connect_all(target, endpoints, timeout).await;
+        find_leader(&conns, timeout).await
+    })
+    .await
+}
+
+/// Calls `lookup` until it answers or `patience` has passed since the first
+/// call, pausing `every` between calls.
+async fn retry_lookup<F, Fut>(patience: Duration, every: Duration, mut lookup: F) -> Option<usize>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<usize>>,
+{
+    let t0 = Instant::now();
+    loop {
+        if let Some(found) = lookup().await {
+            return Some(found);
+        }
+        if t0.elapsed() >= patience {
+            return None;
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_lookup_is_repeated_until_a_leader_is_found() {
+        let mut calls = 0;
+        let found = retry_lookup(Duration::from_secs(10), Duration::from_millis(1), || {
+            calls += 1;
+            let answer = (calls == 3).then_some(2);
+            async move { answer }
+        })
+        .await;
+        assert_eq!((found, calls), (Some(2), 3));
+    }
+
+    #[tokio::test]
+    async fn a_lookup_gives_up_after_its_patience() {
+        let mut calls = 0;
+        let t0 = Instant::now();
+        let found = retry_lookup(Duration::from_millis(30), Duration::from_millis(5), || {
+            calls += 1;
+            async { None }
+        })
+        .await;
+        assert_eq!(found, None);
+        assert!(t0.elapsed() >= Duration::from_millis(30));
+        assert!(calls >= 2, "asked {calls} times");
+    }
 
     #[test]
     fn url_adds_scheme_once() {
