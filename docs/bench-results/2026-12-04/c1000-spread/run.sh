@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# N fresh AEGIS clusters: 10 s of 64-client warm-up, then 10 s of 1,000-client puts; per row
+# each node's CPU, metrics deltas, and the bench's CPU.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../../../.." && pwd)
+OUT=${1:?}
+N=${N:-8}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/aegis-target}
+BENCH=$CARGO_TARGET_DIR/release/aegis-bench
+CL=${CL:-/tmp/aegis-bench/spread}
+mkdir -p "$OUT"
+cpu() { awk '{print $14+$15}' /proc/$1/stat; }
+scrape() { # dir tag
+  for i in 1 2 3 4 5; do
+    pid=$(cat $CL/node-$i/pid)
+    echo "cpu $(cpu $pid)" > "$1/n$i.$2"
+    curl -sf "http://127.0.0.1:$((32490 + i))/metrics" >> "$1/n$i.$2" || true
+  done
+}
+for r in $(seq 1 "$N"); do
+  d=$OUT/$r; mkdir -p "$d"
+  "$ROOT/scripts/aegis-cluster.sh" up "$CL" > "$d/up.txt"
+  EPS=$("$ROOT/scripts/aegis-cluster.sh" endpoints "$CL")
+  MEPS=$("$ROOT/scripts/aegis-cluster.sh" metrics-endpoints "$CL")
+  "$BENCH" --endpoints "$EPS" put --clients 64 --conns 8 --duration 10 > /dev/null
+  scrape "$d" before
+  grep -h '^cpu ' /proc/stat > "$d/stat.before"
+  /usr/bin/time -f "bench_cpu %U %S" -o "$d/bench.time" "$BENCH" --endpoints "$EPS" --out "$d/put.json" put --clients 1000 --conns 100 --duration 10 --total 10000000 > "$d/put.txt"
+  grep -h '^cpu ' /proc/stat > "$d/stat.after"
+  scrape "$d" after
+  "$ROOT/scripts/aegis-cluster.sh" down "$CL" > /dev/null
+  echo "row $r: $(grep -m1 -i 'requests/sec\|Requests/sec' "$d/put.txt")"
+done
