@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # N fresh AEGIS clusters: 10 s of 64-client warm-up, then 10 s of 1,000-client puts; per row
-# each node's CPU, metrics deltas, and the bench's CPU.
+# each node's CPU, metrics deltas, and the bench's CPU. With ALT set, every other cluster's nodes
+# start with _RJEM_MALLOC_CONF=$ALT (variant "alt"); without it every row is "def".
+#   [ALT=...] [N=8] ab.sh OUT
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../../../.." && pwd)
 OUT=${1:?}
@@ -20,11 +22,14 @@ scrape() { # dir tag
 for r in $(seq 1 "$N"); do
   d=$OUT/$r; mkdir -p "$d"
   # pairs alternate which variant goes first: rows 1,2 = def,alt; 3,4 = alt,def; ...
-  if (( ( (r - 1) / 2 + r ) % 2 == 1 )); then v=def; unset _RJEM_MALLOC_CONF; else v=alt; export _RJEM_MALLOC_CONF=$ALT; fi
+  if [[ -z ${ALT:-} ]] || (( ( (r - 1) / 2 + r ) % 2 == 1 )); then
+    v=def; unset _RJEM_MALLOC_CONF
+  else
+    v=alt; export _RJEM_MALLOC_CONF=$ALT
+  fi
   echo $v > "$d/variant"
   "$ROOT/scripts/aegis-cluster.sh" up "$CL" > "$d/up.txt"
   EPS=$("$ROOT/scripts/aegis-cluster.sh" endpoints "$CL")
-  MEPS=$("$ROOT/scripts/aegis-cluster.sh" metrics-endpoints "$CL")
   "$BENCH" --endpoints "$EPS" put --clients 64 --conns 8 --duration 10 > /dev/null
   scrape "$d" before
   grep -h '^cpu ' /proc/stat > "$d/stat.before"

@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 set -euo pipefail
-# A perf profile of all five nodes inside a 1,000-client put row, after the warm-up (README.md).
+# A perf profile inside a put row, after the warm-up (README.md). Defaults: all five nodes,
+# 1,000 clients, cpu-clock at 1999 Hz. leader-core-c1/profile.sh sets the environment for the
+# leader alone at one client, with call stacks.
+CLIENTS=${CLIENTS:-1000}
+CONNS=${CONNS:-100}
+WHO=${WHO:-all}
+PERF_ARGS=${PERF_ARGS:--F 1999}
 ROOT=$(cd "$(dirname "$0")/../../../.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/aegis-target}
 BENCH=$CARGO_TARGET_DIR/release/aegis-bench
@@ -10,11 +16,13 @@ OUT=${OUT:?set OUT}
 EPS=$("$ROOT/scripts/aegis-cluster.sh" endpoints "$CL")
 "$BENCH" --endpoints "$EPS" put --clients 64 --conns 8 --duration 10 > /dev/null
 L=$(grep -o 'leader node [0-9]' $OUT/up.txt | awk '{print $3}')
-"$BENCH" --endpoints "$EPS" --out $OUT/put.json put --clients 1000 --conns 100 --duration 22 --total 10000000 > $OUT/put.txt &
+"$BENCH" --endpoints "$EPS" --out $OUT/put.json put --clients "$CLIENTS" --conns "$CONNS" --duration 22 --total 10000000 > $OUT/put.txt &
 sleep 4
 pids=""
-for i in 1 2 3 4 5; do pids="$pids,$(cat $CL/node-$i/pid)"; done
-perf record -F 1999 -o $OUT/all.data -p ${pids#,} -- sleep 12 2> $OUT/perf.err
+if [[ $WHO == leader ]]; then nodes=$L; else nodes="1 2 3 4 5"; fi
+for i in $nodes; do pids="$pids,$(cat $CL/node-$i/pid)"; done
+# shellcheck disable=SC2086 # PERF_ARGS is a list of options
+perf record $PERF_ARGS -o $OUT/$WHO.data -p ${pids#,} -- sleep 12 2> $OUT/perf.err
 wait
 for i in 1 2 3 4 5; do curl -sf http://127.0.0.1:$((32490+i))/metrics > $OUT/m$i.txt; cp $CL/node-$i/node.log $OUT/log$i.txt; done
 "$ROOT/scripts/aegis-cluster.sh" down "$CL" > /dev/null
