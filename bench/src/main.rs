@@ -55,7 +55,12 @@ async fn load_endpoints(
         To::Leader => {
             let l = wait_for_leader(target, endpoints, Duration::from_secs(2), LEADER_PATIENCE)
                 .await
-                .context("no member reports itself leader (use --to all to skip the lookup)")?;
+                .with_context(|| {
+                    format!(
+                        "no member reported itself leader within {LEADER_PATIENCE:?} \
+                         (use --to all to skip the lookup)"
+                    )
+                })?;
             Ok(vec![endpoints[l].clone()])
         }
     }
