@@ -30,39 +30,13 @@ BENCH=$CARGO_TARGET_DIR/release/aegis-bench
 (cd "$ROOT" && cargo build --release -p aegis-bench -p aegis-node)
 mkdir -p "$RESULTS"
 
-# name | subcommand and its arguments
-ROW_SPECS=(
-  "01-put-c1|put --clients 1 --conns 1"
-  "02-put-c64|put --clients 64 --conns 8"
-  "03-put-c1000|put --clients 1000 --conns 100"
-  "04-get-lin-c1|get --consistency l --clients 1 --conns 1"
-  "05-get-lin-c64|get --consistency l --clients 64 --conns 8"
-  "06-get-ser-c64-all|get --consistency s --clients 64 --conns 10 --to all"
-  "07-txn-c64|txn --clients 64 --conns 8"
-  "08-lock-c16|lock --clients 16 --conns 4"
-  "09-keepalive-c64|keepalive --clients 64 --conns 8"
-)
+# shellcheck source=lib/bench-rows.sh
+source "$ROOT/scripts/lib/bench-rows.sh"
 
 want() { [[ -z ${ROWS:-} ]] || [[ " $ROWS " == *" $1 "* ]]; }
 PAIRS=${PAIRS:-0}
 PAIR_ROWS=${PAIR_ROWS:-01-put-c1 02-put-c64 03-put-c1000}
 PAIR_WARMUP=${PAIR_WARMUP:-0}
-
-# The host's steal time so far, in clock ticks summed over the vCPUs (/proc/stat).
-steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }
-
-# One load row against a running cluster: results in DIR/NAME.json, the report on stdout, and
-# the host's steal time during the row (percent of one vCPU) in DIR/NAME.steal: on a shared
-# host it explains most of the swings between runs.
-load_row() {
-  local target=$1 eps=$2 dir=$3 name=$4 args=$5 s0 t0
-  s0=$(steal_ticks)
-  t0=$(date +%s%N)
-  # shellcheck disable=SC2086
-  "$BENCH" --target "$target" --endpoints "$eps" --out "$dir/$name.json" $args --duration "$DURATION" --total 10000000
-  awk -v s="$(($(steal_ticks) - s0))" -v ns="$(($(date +%s%N) - t0))" -v hz="$(getconf CLK_TCK)" \
-    'BEGIN { printf "steal: %.1f%% of a vCPU\n", 100 * s / hz / (ns / 1e9) }' | tee "$dir/$name.steal"
-}
 
 run_side() {
   local target=$1 script=$2 dir=$RESULTS/$1 cdir=/tmp/aegis-bench/$1

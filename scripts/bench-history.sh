@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Prints every stored etcd-against-AEGIS comparison of the put rows, oldest first, as one
 # Markdown table, then how many of them met "≥ 2× etcd" since two changes:
-#   - a run is a `compare.md` (sequential: one ratio per row) or a `pairs.md` (alternating
-#     pairs: the median, and in brackets the lowest and highest pair) anywhere under
-#     docs/bench-results, except inside a pairs run's raw `pairs/` directory;
-#   - the counts take every sequential run and every single pair as one comparison; the last
+#   - a run is a `compare.md` (sequential: one ratio per row), a `pairs.md` (alternating
+#     pairs: the median, and in brackets the lowest and highest pair) or an `interleave.md`
+#     (scripts/bench-interleave.sh: both clusters up, rows alternating in blocks; read as
+#     pairs are, one block to a pair) anywhere under docs/bench-results, except inside a
+#     pairs run's raw `pairs/` directory;
+#   - the counts take every sequential run, every single pair and every block as one
+#     comparison; the last
 #     count keeps only the comparisons whose two rows both recorded their steal (the share of
 #     a vCPU the host ran elsewhere) and lost less than 5 % of a vCPU to it.
 #
@@ -78,6 +81,11 @@ host() {
 
 kind_of_pairs() {
   local n warm
+  if [[ -f $1/interleave.md ]]; then
+    n=$(sed -n 's/^interleaved: \([0-9]*\) blocks.*/\1/p' "$1/machine.txt" 2>/dev/null | head -n 1)
+    echo "$n interleaved blocks"
+    return
+  fi
   n=$(sed -n 's/^pairs: \([0-9]*\).*/\1/p' "$1/machine.txt" 2>/dev/null | head -n 1)
   warm=$(sed -n 's/.*warm-up before each pair row: \([0-9]*s\).*/\1/p' "$1/machine.txt" 2>/dev/null | head -n 1)
   [[ -n $n ]] || n=$(awk -F'|' 'NR > 2 { gsub(/ /, "", $3); print $3; exit }' "$1/pairs.md")
@@ -126,8 +134,11 @@ table=() # time|run|host|kind|1|64|1000|p99
 comparisons=() # time|row|ratio|p99|quiet
 while IFS= read -r file; do
   dir=$(dirname "$file")
-  pairs=0
-  [[ $(basename "$file") == pairs.md ]] && pairs=1
+  pairs=0 raw=$dir/pairs
+  case $(basename "$file") in
+    pairs.md) pairs=1 ;;
+    interleave.md) pairs=1 raw=$dir ;;
+  esac
   rows=$(put_rows "$file" "$pairs")
   [[ -n $rows ]] || continue
   t=$(when "$dir")
@@ -143,7 +154,7 @@ while IFS= read -r file; do
       if ((pairs)); then
         e=$(sed -n 's#^ *\([0-9.]*\) / .*#\1#p' <<<"${ss[$i]:-}")
         a=$(sed -n 's#.* / \([0-9.]*\) *$#\1#p' <<<"${ss[$i]:-}")
-        exact=$(exact_ratio "$dir/pairs/$((i + 1))" "$row")
+        exact=$(exact_ratio "$raw/$((i + 1))" "$row")
       else
         e=$(steal_of "$dir/etcd/$row.steal")
         a=$(steal_of "$dir/aegis/$row.steal")
@@ -153,7 +164,7 @@ while IFS= read -r file; do
       comparisons+=("$t|$row|$ratio|${ps[$i]//[ ×]/}|$(quiet "$e" "$a")")
     done
   done <<<"$rows"
-done < <(find "$results" \( -name compare.md -o -name pairs.md \) -not -path '*/pairs/*' | sort)
+done < <(find "$results" \( -name compare.md -o -name pairs.md -o -name interleave.md \) -not -path '*/pairs/*' | sort)
 
 echo "| run | host | kind | put, 1 client | 64 clients | 1,000 clients | 1-client p99 ratio |"
 echo "|---|---|---|---:|---:|---:|---|"
@@ -161,7 +172,7 @@ printf '%s\n' "${table[@]}" | sort -t'|' -k1,1 -s | cut -d'|' -f2- | awk -F'|' -
   { for (i = 1; i <= NF; i++) if ($i == "") $i = "—"; $1 = $1; print "| " $0 " |" }'
 
 echo
-echo "| comparisons (every sequential run and every pair) | put, 1 client | 64 clients | 1,000 clients | 1-client p99 above etcd's |"
+echo "| comparisons (every sequential run, every pair and every interleaved block) | put, 1 client | 64 clients | 1,000 clients | 1-client p99 above etcd's |"
 echo "|---|---:|---:|---:|---:|"
 for count in "$since_batching all" "$since_jemalloc all" "$since_jemalloc quiet"; do
   read -r since which <<<"$count"

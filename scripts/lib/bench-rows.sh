@@ -1,0 +1,41 @@
+# The load rows both comparison scripts run, and how one row is run; sourced by
+# bench-compare.sh and bench-interleave.sh. Expects BENCH (the aegis-bench binary) and
+# DURATION (seconds per row).
+
+# name | subcommand and its arguments
+ROW_SPECS=(
+  "01-put-c1|put --clients 1 --conns 1"
+  "02-put-c64|put --clients 64 --conns 8"
+  "03-put-c1000|put --clients 1000 --conns 100"
+  "04-get-lin-c1|get --consistency l --clients 1 --conns 1"
+  "05-get-lin-c64|get --consistency l --clients 64 --conns 8"
+  "06-get-ser-c64-all|get --consistency s --clients 64 --conns 10 --to all"
+  "07-txn-c64|txn --clients 64 --conns 8"
+  "08-lock-c16|lock --clients 16 --conns 4"
+  "09-keepalive-c64|keepalive --clients 64 --conns 8"
+)
+
+# The arguments of the row NAME, or nothing if there is no such row.
+row_args() {
+  local spec
+  for spec in "${ROW_SPECS[@]}"; do
+    [[ ${spec%%|*} == "$1" ]] && { echo "${spec#*|}"; return 0; }
+  done
+  return 1
+}
+
+# The host's steal time so far, in clock ticks summed over the vCPUs (/proc/stat).
+steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }
+
+# One load row against a running cluster: results in DIR/NAME.json, the report on stdout, and
+# the host's steal time during the row (percent of one vCPU) in DIR/NAME.steal: on a shared
+# host it explains most of the swings between runs.
+load_row() {
+  local target=$1 eps=$2 dir=$3 name=$4 args=$5 s0 t0
+  s0=$(steal_ticks)
+  t0=$(date +%s%N)
+  # shellcheck disable=SC2086 # args is a list of options
+  "$BENCH" --target "$target" --endpoints "$eps" --out "$dir/$name.json" $args --duration "$DURATION" --total 10000000
+  awk -v s="$(($(steal_ticks) - s0))" -v ns="$(($(date +%s%N) - t0))" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "steal: %.1f%% of a vCPU\n", 100 * s / hz / (ns / 1e9) }' | tee "$dir/$name.steal"
+}
