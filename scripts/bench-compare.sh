@@ -13,6 +13,8 @@
 # pair to pair; `aegis-bench pairs` then prints each pair's ratio and their median).
 # PAIR_WARMUP (0; N: N seconds of puts at 64 clients into each fresh pair cluster before its row,
 # not measured, so both systems are measured warm: files grown, caches and heaps sized).
+# INTERLEAVE (0; N runs scripts/bench-interleave.sh with N blocks into DIR/interleave at the end:
+# both clusters up, INTERLEAVE_ROWS, default the three put rows, alternating in blocks).
 # Each load row also records the host's steal time during it (DIR/ROW.steal).
 set -euo pipefail
 
@@ -120,5 +122,9 @@ fi
 if ((PAIRS > 0)); then
   run_pairs
   echo "load average at the end of the pairs: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS/machine.txt"
+fi
+if ((${INTERLEAVE:-0} > 0)); then
+  BLOCKS=$INTERLEAVE ROWS=${INTERLEAVE_ROWS:-01-put-c1 02-put-c64 03-put-c1000} DURATION=5 \
+    "$ROOT/scripts/bench-interleave.sh" "$RESULTS/interleave"
 fi
 echo "results in $RESULTS"
