@@ -7,9 +7,9 @@
 #     pairs are, one block to a pair) anywhere under docs/bench-results, except inside a
 #     pairs run's raw `pairs/` directory;
 #   - the counts take every sequential run, every single pair and every block as one
-#     comparison; the last
-#     count keeps only the comparisons whose two rows both recorded their steal (the share of
-#     a vCPU the host ran elsewhere) and lost less than 5 % of a vCPU to it.
+#     comparison; the last count keeps only the comparisons whose two rows both recorded
+#     their steal (the share of a vCPU the host ran elsewhere) and lost less than 5 % of a
+#     vCPU to it.
 #
 # Usage: scripts/bench-history.sh [RESULTS_DIR]
 #        scripts/bench-history.sh --check
