@@ -11,7 +11,9 @@
 # 64-client puts into each cluster before the first block; 0 for none), BASE (etcd) and CAND
 # (aegis): a side is TARGET, NAME=TARGET or NAME=aegis:NODE_BIN (two builds of the node against
 # each other), TARGET being etcd or aegis. The second side listens on ports 200 above the
-# first's, so both sides may be of one system. HEARTBEAT_MS / ELECTION_MS as bench-compare.sh.
+# first's, so both sides may be of one system. BASE_CONFIG / CAND_CONFIG: YAML lines for that
+# side's AEGIS cluster (AEGIS_EXTRA_CONFIG of aegis-cluster.sh; indented lines are raft
+# settings), to run one build at two settings. HEARTBEAT_MS / ELECTION_MS as bench-compare.sh.
 # Results: DIR/<block>/<name>/<row>.json and .steal, the layout `aegis-bench pairs` reads; its
 # table (each block's ratio, their median and range) goes to DIR/interleave.md.
 set -euo pipefail
@@ -38,9 +40,10 @@ done
 
 # Side I (0 or 1) from its spec: NAME, TARGET, NODE_BIN (may be empty), cluster script and dir,
 # and the environment that puts its cluster on its own ports.
-declare -a NAME TARGET NODE SCRIPT CDIR PORTS EPS
+declare -a NAME TARGET NODE SCRIPT CDIR PORTS EPS CONF
 parse_side() {
   local i=$1 spec=$2 name target node=""
+  CONF[i]=$3
   if [[ $spec == *=* ]]; then name=${spec%%=*}; target=${spec#*=}; else name=$spec; target=$spec; fi
   if [[ $target == aegis:* ]]; then node=${target#aegis:}; target=aegis; fi
   case $target in
@@ -54,15 +57,16 @@ parse_side() {
   PORTS[i]="ETCD_CLIENT_BASE=$((32370 + shift)) ETCD_PEER_BASE=$((32380 + shift)) \
 AEGIS_CLIENT_BASE=$((32470 + shift)) AEGIS_PEER_BASE=$((32480 + shift)) AEGIS_METRICS_BASE=$((32490 + shift))"
 }
-parse_side 0 "${BASE:-etcd}"
-parse_side 1 "${CAND:-aegis}"
+parse_side 0 "${BASE:-etcd}" "${BASE_CONFIG:-}"
+parse_side 1 "${CAND:-aegis}" "${CAND_CONFIG:-}"
 [[ ${NAME[0]} != "${NAME[1]}" ]] || { echo "the two sides need different names (NAME=...)" >&2; exit 2; }
 
-# The cluster script of side I, run with that side's ports and node binary.
+# The cluster script of side I, run with that side's ports, node binary and settings.
 cluster() {
   local i=$1; shift
   # shellcheck disable=SC2086 # PORTS is a list of assignments
-  env ${PORTS[i]} ${NODE[i]:+AEGIS_NODE_BIN=${NODE[i]}} "$ROOT/scripts/${SCRIPT[i]}" "$@"
+  env ${PORTS[i]} ${NODE[i]:+AEGIS_NODE_BIN=${NODE[i]}} ${CONF[i]:+"AEGIS_EXTRA_CONFIG=${CONF[i]}"} \
+    "$ROOT/scripts/${SCRIPT[i]}" "$@"
 }
 
 (cd "$ROOT" && cargo build --release -p aegis-bench -p aegis-node)
@@ -74,6 +78,7 @@ trap 'cluster 0 down "${CDIR[0]}" >/dev/null 2>&1 || true; cluster 1 down "${CDI
   echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
   echo "etcd: $(etcd --version 2>/dev/null | head -1 || echo missing)"
   echo "sides: ${NAME[0]} (${TARGET[0]}${NODE[0]:+ $(sha256sum "${NODE[0]}" | cut -c1-12)}), ${NAME[1]} (${TARGET[1]}${NODE[1]:+ $(sha256sum "${NODE[1]}" | cut -c1-12)})"
+  for i in 0 1; do [[ -z ${CONF[i]} ]] || echo "settings of ${NAME[i]}: $(tr '\n' ';' <<<"${CONF[i]}")"; done
   echo "heartbeat ${HEARTBEAT_MS} ms, election etcd ${ELECTION_MS} ms / aegis ${ELECTION_MIN_MS}..${ELECTION_MAX_MS} ms"
   echo "interleaved: ${BLOCKS} blocks of ${DURATION}s rows, rows: ${ROWS}, warm-up ${WARMUP}s per cluster"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
