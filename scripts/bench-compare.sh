@@ -22,18 +22,11 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RESULTS=${1:-/tmp/aegis-bench/results-$(date -u +%Y%m%dT%H%M%SZ)}
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-10}
-export HEARTBEAT_MS=${HEARTBEAT_MS:-50}
-export ELECTION_MS=${ELECTION_MS:-250}
-export ELECTION_MIN_MS=${ELECTION_MIN_MS:-$ELECTION_MS}
-export ELECTION_MAX_MS=${ELECTION_MAX_MS:-$((2 * ELECTION_MS))}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-BENCH=$CARGO_TARGET_DIR/release/aegis-bench
+# shellcheck source=lib/bench-rows.sh
+source "$ROOT/scripts/lib/bench-rows.sh"
 
 (cd "$ROOT" && cargo build --release -p aegis-bench -p aegis-node)
 mkdir -p "$RESULTS"
-
-# shellcheck source=lib/bench-rows.sh
-source "$ROOT/scripts/lib/bench-rows.sh"
 
 want() { [[ -z ${ROWS:-} ]] || [[ " $ROWS " == *" $1 "* ]]; }
 PAIRS=${PAIRS:-0}

@@ -24,13 +24,6 @@ BLOCKS=${BLOCKS:-8}
 DURATION=${DURATION:-5}
 ROWS=${ROWS:-01-put-c1 02-put-c64 03-put-c1000}
 WARMUP=${WARMUP:-10}
-export HEARTBEAT_MS=${HEARTBEAT_MS:-50}
-export ELECTION_MS=${ELECTION_MS:-250}
-export ELECTION_MIN_MS=${ELECTION_MIN_MS:-$ELECTION_MS}
-export ELECTION_MAX_MS=${ELECTION_MAX_MS:-$((2 * ELECTION_MS))}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-BENCH=$CARGO_TARGET_DIR/release/aegis-bench
-
 # shellcheck source=lib/bench-rows.sh
 source "$ROOT/scripts/lib/bench-rows.sh"
 

@@ -1,6 +1,13 @@
-# The load rows both comparison scripts run, and how one row is run; sourced by
-# bench-compare.sh and bench-interleave.sh. Expects BENCH (the aegis-bench binary) and
-# DURATION (seconds per row).
+# What both comparison scripts share: the Raft timing both systems' clusters get, the load
+# generator, the load rows and how one row is run. Sourced by bench-compare.sh and
+# bench-interleave.sh; expects ROOT, and DURATION (seconds per row) by the time a row runs.
+
+export HEARTBEAT_MS=${HEARTBEAT_MS:-50}
+export ELECTION_MS=${ELECTION_MS:-250}
+export ELECTION_MIN_MS=${ELECTION_MIN_MS:-$ELECTION_MS}
+export ELECTION_MAX_MS=${ELECTION_MAX_MS:-$((2 * ELECTION_MS))}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BENCH=$CARGO_TARGET_DIR/release/aegis-bench
 
 # name | subcommand and its arguments
 ROW_SPECS=(
