@@ -96,9 +96,7 @@ run_pairs() {
 trap '"$ROOT/scripts/aegis-cluster.sh" down >/dev/null 2>&1 || true; "$ROOT/scripts/etcd-cluster.sh" down >/dev/null 2>&1 || true' EXIT
 
 {
-  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-  echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-  echo "etcd: $(etcd --version 2>/dev/null | head -1 || echo missing)"
+  machine_lines
   echo "heartbeat ${HEARTBEAT_MS} ms, election etcd ${ELECTION_MS} ms / aegis ${ELECTION_MIN_MS}..${ELECTION_MAX_MS} ms, duration ${DURATION}s/row"
   echo "history: etcd compacted to its last 1000 revisions, aegis kv.max-versions ${KV_MAX_VERSIONS:-2}"
   echo "pairs: ${PAIRS}, warm-up before each pair row: ${PAIR_WARMUP}s"

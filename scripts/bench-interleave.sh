@@ -67,9 +67,7 @@ mkdir -p "$RESULTS"
 trap 'cluster 0 down "${CDIR[0]}" >/dev/null 2>&1 || true; cluster 1 down "${CDIR[1]}" >/dev/null 2>&1 || true' EXIT
 
 {
-  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-  echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-  echo "etcd: $(etcd --version 2>/dev/null | head -1 || echo missing)"
+  machine_lines
   echo "sides: ${NAME[0]} (${TARGET[0]}${NODE[0]:+ $(sha256sum "${NODE[0]}" | cut -c1-12)}), ${NAME[1]} (${TARGET[1]}${NODE[1]:+ $(sha256sum "${NODE[1]}" | cut -c1-12)})"
   for i in 0 1; do [[ -z ${CONF[i]} ]] || echo "settings of ${NAME[i]}: $(tr '\n' ';' <<<"${CONF[i]}")"; done
   echo "heartbeat ${HEARTBEAT_MS} ms, election etcd ${ELECTION_MS} ms / aegis ${ELECTION_MIN_MS}..${ELECTION_MAX_MS} ms"

@@ -31,6 +31,14 @@ row_args() {
   return 1
 }
 
+# The first lines of a result set's machine.txt: the machine, its CPU (scripts/bench-history.sh
+# reads the "cpu:" line to tell hosts apart) and etcd's version.
+machine_lines() {
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+  echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+  echo "etcd: $(etcd --version 2>/dev/null | head -1 || echo missing)"
+}
+
 # The host's steal time so far, in clock ticks summed over the vCPUs (/proc/stat).
 steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }
 
