@@ -32,11 +32,36 @@ row_args() {
 }
 
 # The first lines of a result set's machine.txt: the machine, its CPU (scripts/bench-history.sh
-# reads the "cpu:" line to tell hosts apart) and etcd's version.
+# reads the "cpu:" line to tell hosts apart), etcd's version and how the guest hands memory
+# back to its host.
 machine_lines() {
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
   echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
   echo "etcd: $(etcd --version 2>/dev/null | head -1 || echo missing)"
+  echo "guest memory: $(guest_memory)"
+}
+
+# Settings of a virtual machine's kernel that return freed or cold memory to the host: each
+# makes a later first touch of that memory cost more, so they go beside every result. Parts
+# the kernel lacks are left out.
+guest_memory() {
+  local parts=() thp part out=""
+  local pr=/sys/module/page_reporting/parameters
+  local damon=/sys/kernel/mm/damon/admin/kdamonds/0
+  local scheme=$damon/contexts/0/schemes/0
+  thp=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || true)
+  if [[ -n $thp ]]; then parts+=("transparent huge pages $thp"); fi
+  if [[ -r $pr/page_reporting_order && -r $pr/min_free_ms ]]; then
+    parts+=("free page reporting order $(cat "$pr/page_reporting_order"), after $(cat "$pr/min_free_ms") ms free")
+  fi
+  if [[ -r $damon/state && -r $scheme/action && -r $scheme/access_pattern/age/min ]]; then
+    local aggr_us cold_s
+    aggr_us=$(cat "$damon/contexts/0/monitoring_attrs/intervals/aggr_us" 2>/dev/null || echo 0)
+    cold_s=$(($(cat "$scheme/access_pattern/age/min") * aggr_us / 1000000))
+    parts+=("DAMON $(cat "$damon/state"), scheme $(cat "$scheme/action") after $cold_s s cold")
+  fi
+  for part in "${parts[@]}"; do out+="${out:+; }$part"; done
+  echo "${out:-none found}"
 }
 
 # The host's steal time so far, in clock ticks summed over the vCPUs (/proc/stat).
