@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # One-client rows on fresh AEGIS clusters before and after every node builds a snapshot
 # (`aegisctl snapshot` on each), with no burst; alternating with clusters that build none.
-# Per cluster: A, B (5 s each), the snapshots (or none), C, D.
+# Per cluster: A, B (5 s each), the snapshots (or none), C, D. With FILE=1 a third kind of
+# cluster alternates with them: an 8 MiB file written and fsynced in each node's data
+# directory instead of a snapshot (what the disk and the page cache see of one, without the
+# node doing anything).
 set -uo pipefail
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/aegis-target}
@@ -19,6 +22,10 @@ one() {
   a=$(row); b=$(row)
   if [[ $1 == snapshot ]]; then
     for ep in ${E//,/ }; do "$CTL" --endpoints "$ep" snapshot >/dev/null; done
+  elif [[ $1 == file ]]; then
+    for n in "$D"/node-*; do
+      head -c 8388608 /dev/urandom >"$n/data/file" && sync -d "$n/data/file"
+    done
   fi
   sleep 1
   c=$(row); d=$(row)
@@ -27,5 +34,6 @@ one() {
 }
 for i in $(seq 1 "${ROUNDS:-8}"); do
   one snapshot "$i"
+  [[ -n ${FILE:-} ]] && one file "$i"
   one none "$i"
 done
