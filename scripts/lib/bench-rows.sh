@@ -41,9 +41,9 @@ machine_lines() {
   echo "guest memory: $(guest_memory)"
 }
 
-# Settings of a virtual machine's kernel that return freed or cold memory to the host: each
-# makes a later first touch of that memory cost more, so they go beside every result. Parts
-# the kernel lacks are left out.
+# Settings of a virtual machine's kernel that decide what a first touch of memory costs: huge
+# pages, and handing freed or cold memory back to the host (which then faults it in again).
+# They go beside every result; parts the kernel lacks are left out.
 guest_memory() {
   local parts=() thp part out=""
   local pr=/sys/module/page_reporting/parameters
