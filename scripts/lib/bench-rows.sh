@@ -32,8 +32,7 @@ row_args() {
 }
 
 # The first lines of a result set's machine.txt: the machine, its CPU (scripts/bench-history.sh
-# reads the "cpu:" line to tell hosts apart), etcd's version and how the guest hands memory
-# back to its host.
+# reads the "cpu:" line to tell hosts apart), etcd's version and the guest's memory settings.
 machine_lines() {
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
   echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
