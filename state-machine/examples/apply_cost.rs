@@ -1,12 +1,16 @@
 //! CPU cost of applying a put, the work every replica does for every write: puts of 256-byte
 //! values over 10,000 keys, two versions kept per key (the benchmark cluster's setting).
 //!
-//!     cargo run --release -p aegis-state-machine --example apply_cost [PUTS_PER_ROUND]
+//!     cargo run --release -p aegis-state-machine --example apply_cost [PUTS_PER_ROUND] [REPLICAS]
 //!
 //! Prints the median and range of five rounds in ns per put, and the heap allocations per put
 //! (counted, so the same on every run of a build: the figure to compare when the timing is
 //! noisy). Compare two builds by running them alternately on the same machine; the absolute
 //! time depends on the machine.
+//!
+//! REPLICAS (default 1) states each apply every put in turn, as the five replicas of a local
+//! cluster do on one machine: their states together outgrow the caches one state fits in, so a
+//! put's lookups go to memory as they do in a loaded cluster. The figure is per put per state.
 
 use std::time::Instant;
 
@@ -22,7 +26,13 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200_000);
-    let (mut sm, mut index) = workload::machine();
+    let replicas: usize = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let mut machines: Vec<_> = (0..replicas).map(|_| workload::machine().0).collect();
+    let mut index = workload::machine().1;
     let value = vec![b'v'; workload::VALUE_SIZE];
     let mut rounds = Vec::new();
     let (mut allocations, mut counted) = (0u64, 0u64);
@@ -36,20 +46,23 @@ fn main() {
         let started = Instant::now();
         for cmd in &cmds {
             index += 1;
-            let applied = sm.apply(index, cmd);
-            assert!(applied.result.is_ok(), "put refused: {:?}", applied.result);
+            for sm in &mut machines {
+                let applied = sm.apply(index, cmd);
+                assert!(applied.result.is_ok(), "put refused: {:?}", applied.result);
+            }
         }
-        let ns = started.elapsed().as_nanos() as f64 / per_round as f64;
+        let applies = per_round * replicas as u64;
+        let ns = started.elapsed().as_nanos() as f64 / applies as f64;
         if round > 0 {
             rounds.push(ns);
             allocations += counting::allocations() - allocations_before;
-            counted += per_round;
+            counted += applies;
         }
     }
     rounds.sort_by(f64::total_cmp);
     println!(
-        "apply put: median {:.0} ns, range {:.0}..{:.0} ns ({per_round} puts a round, 5 rounds); \
-         {:.2} allocations per put",
+        "apply put: median {:.0} ns, range {:.0}..{:.0} ns ({per_round} puts a round to \
+         {replicas} states, 5 rounds); {:.2} allocations per put",
         rounds[2],
         rounds[0],
         rounds[4],
