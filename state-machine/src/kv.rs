@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::store_key::StoreKey;
 use crate::types::{KeyValue, RangeResult, SmError};
 
 pub const DEFAULT_MAX_VERSIONS: u64 = 100;
@@ -92,32 +93,36 @@ mod shared_bytes {
         }
 
         fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-            super::bytes_from_seq(seq)
+            super::bytes_from_seq(seq, |b: &[u8]| Arc::from(b))
         }
     }
 }
 
 /// Bytes encoded as a sequence, gathered on the stack when short and copied
-/// once into their `Arc`. Keys are encoded so, as a `Vec<u8>` is.
-fn bytes_from_seq<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<Arc<[u8]>, A::Error> {
+/// once into what `make` builds from them. Keys are encoded so, as a
+/// `Vec<u8>` is.
+fn bytes_from_seq<'de, A, T>(mut seq: A, make: impl FnOnce(&[u8]) -> T) -> Result<T, A::Error>
+where
+    A: serde::de::SeqAccess<'de>,
+{
     const ON_STACK: usize = 64;
     let mut stack = [0u8; ON_STACK];
     for (len, slot) in stack.iter_mut().enumerate() {
         match seq.next_element::<u8>()? {
             Some(b) => *slot = b,
-            None => return Ok(Arc::from(&stack[..len])),
+            None => return Ok(make(&stack[..len])),
         }
     }
     let mut long = stack.to_vec();
     while let Some(b) = seq.next_element::<u8>()? {
         long.push(b);
     }
-    Ok(Arc::from(long))
+    Ok(make(&long))
 }
 
-/// The store's map decoded with one allocation per key and one per history.
-/// serde's own `Arc<[u8]>` and `Arc<KeyHistory>` decode into a `Vec` or a
-/// `Box` first and then copy it into the `Arc`.
+/// The store's map decoded with one allocation per history, and one per key
+/// too long to be kept inline. serde's own `Arc<KeyHistory>` decodes into a
+/// `Box` first and then copies it into the `Arc`.
 mod shared_keys {
     use std::collections::BTreeMap;
     use std::fmt;
@@ -126,9 +131,9 @@ mod shared_keys {
     use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
     use serde::Deserializer;
 
-    use super::KeyHistory;
+    use super::{KeyHistory, StoreKey};
 
-    type Keys = BTreeMap<Arc<[u8]>, Arc<KeyHistory>>;
+    type Keys = BTreeMap<StoreKey, Arc<KeyHistory>>;
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Keys, D::Error> {
         d.deserialize_map(KeysVisitor)
@@ -155,22 +160,22 @@ mod shared_keys {
     pub(super) struct Key;
 
     impl<'de> DeserializeSeed<'de> for Key {
-        type Value = Arc<[u8]>;
+        type Value = StoreKey;
 
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Arc<[u8]>, D::Error> {
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<StoreKey, D::Error> {
             d.deserialize_seq(self)
         }
     }
 
     impl<'de> Visitor<'de> for Key {
-        type Value = Arc<[u8]>;
+        type Value = StoreKey;
 
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a key: a sequence of bytes")
         }
 
-        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Arc<[u8]>, A::Error> {
-            super::bytes_from_seq(seq)
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<StoreKey, A::Error> {
+            super::bytes_from_seq(seq, StoreKey::new)
         }
     }
 }
@@ -204,14 +209,15 @@ pub struct KeyHistory {
     compacted_to: u64,
 }
 
-/// Keys and histories are shared as well: the snapshot's copy of the store
-/// is then the tree's nodes and a reference count per key, and a write
-/// copies a key's history only while a copy still holds it
-/// (`Arc::make_mut`). Encoded exactly as a map of `Vec<u8>` to histories.
+/// Histories are shared as well, and keys too long to be kept inline
+/// (`StoreKey`): the snapshot's copy of the store is then the tree's nodes
+/// and a reference count per key, and a write copies a key's history only
+/// while a copy still holds it (`Arc::make_mut`). Encoded exactly as a map
+/// of `Vec<u8>` to histories.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvStore {
     #[serde(deserialize_with = "shared_keys::deserialize")]
-    keys: BTreeMap<Arc<[u8]>, Arc<KeyHistory>>,
+    keys: BTreeMap<StoreKey, Arc<KeyHistory>>,
     max_versions: u64,
     live_keys: u64,
 }
@@ -383,7 +389,7 @@ impl KvStore {
         // A new key replaces nothing, asked or not.
         let mut history = KeyHistory::default();
         let (_, kv) = history.put(&put, max_versions);
-        self.keys.insert(Arc::from(put.key), Arc::new(history));
+        self.keys.insert(StoreKey::new(put.key), Arc::new(history));
         self.live_keys += 1;
         (None, kv)
     }
@@ -410,7 +416,7 @@ impl KvStore {
     fn under<'s: 'i, 'p: 'i, 'i>(
         &'s self,
         prefix: &'p [u8],
-    ) -> impl Iterator<Item = (&'s Arc<[u8]>, &'s Arc<KeyHistory>)> + 'i {
+    ) -> impl Iterator<Item = (&'s StoreKey, &'s Arc<KeyHistory>)> + 'i {
         self.keys
             .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(move |(k, _)| k.starts_with(prefix))

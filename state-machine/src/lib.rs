@@ -24,6 +24,7 @@ mod locks;
 mod machine;
 mod sessions;
 mod snapshot;
+mod store_key;
 mod txn;
 mod types;
 mod watch_history;
