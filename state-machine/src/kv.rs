@@ -149,11 +149,13 @@ mod shared_keys {
         }
 
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
-            let mut keys = BTreeMap::new();
+            // Gathered first and built in one go: the keys come in order, and
+            // a tree built from sorted pairs needs no search per key.
+            let mut keys = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1 << 16));
             while let Some(key) = map.next_key_seed(Key)? {
-                keys.insert(key, Arc::new(map.next_value::<KeyHistory>()?));
+                keys.push((key, Arc::new(map.next_value::<KeyHistory>()?)));
             }
-            Ok(keys)
+            Ok(keys.into_iter().collect())
         }
     }
 
@@ -588,6 +590,33 @@ mod tests {
         let old = postcard::to_stdvec(&(plain, kv.max_versions, kv.live_keys)).expect("encode");
         assert_eq!(postcard::to_stdvec(&kv).expect("encode"), old);
         assert_eq!(postcard::from_bytes::<KvStore>(&old).expect("decode"), kv);
+    }
+
+    /// The tree is built from the decoded pairs in one go; pairs out of
+    /// order still land in order, and of a key given twice the later stays,
+    /// as inserting them one by one would leave it.
+    #[test]
+    fn a_decoded_store_orders_its_keys_and_keeps_the_last_of_a_repeated_one() {
+        let mut kv = KvStore::default();
+        kv.put(put(b"b", b"2", 0, 1, false));
+        kv.put(put(b"a", b"1", 0, 2, false));
+        let history = |key: &[u8]| KeyHistory::clone(&kv.keys[key]);
+        let mut stale = history(b"a");
+        stale.compacted_to = 1;
+        let pairs = vec![
+            (b"b".to_vec(), history(b"b")),
+            (b"a".to_vec(), stale),
+            (b"a".to_vec(), history(b"a")),
+        ];
+        // postcard encodes a map as its length and the pairs, as a sequence
+        // of pairs is encoded.
+        let bytes = postcard::to_stdvec(&(pairs, kv.max_versions, kv.live_keys)).expect("encode");
+        let decoded = postcard::from_bytes::<KvStore>(&bytes).expect("decode");
+        assert_eq!(decoded, kv);
+        assert_eq!(
+            decoded.keys.keys().map(|k| k.to_vec()).collect::<Vec<_>>(),
+            [b"a".to_vec(), b"b".to_vec()]
+        );
     }
 
     /// A key is gathered on the stack up to its size and in a `Vec` beyond:
