@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::shared_bytes;
 use crate::store_key::StoreKey;
 use crate::types::{KeyValue, RangeResult, SmError};
 
@@ -17,107 +18,16 @@ pub const DEFAULT_MAX_VERSIONS: u64 = 100;
 /// The value is shared, not owned: a snapshot encodes a copy of the whole
 /// state taken under the lock apply needs. A copy that counts references
 /// instead of allocating and copying every retained value holds that lock
-/// for less time and does not double the values in memory.
+/// for less time and does not double the values in memory. The put's watch
+/// event and any reply share it too (`KeyValue::value`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub mod_revision: u64,
     pub create_revision: u64,
     pub version: u64,
     pub session_id: u64,
-    #[serde(with = "shared_bytes")]
+    #[serde(with = "shared_bytes::optional")]
     pub value: Option<Arc<[u8]>>,
-}
-
-/// `Option<Arc<[u8]>>` encoded exactly as `serde_bytes` encodes an
-/// `Option<Vec<u8>>`, so snapshots and digests are unchanged by the sharing.
-/// Decoding from a buffer copies each value once, straight into its `Arc`,
-/// instead of into a `Vec` first that the `Arc` then copies again.
-mod shared_bytes {
-    use std::fmt;
-    use std::sync::Arc;
-
-    use serde::de::{Error, SeqAccess, Visitor};
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Option<Arc<[u8]>>, s: S) -> Result<S::Ok, S::Error> {
-        serde_bytes::serialize(&v.as_deref(), s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<[u8]>>, D::Error> {
-        d.deserialize_option(MaybeBytes)
-    }
-
-    struct MaybeBytes;
-
-    impl<'de> Visitor<'de> for MaybeBytes {
-        type Value = Option<Arc<[u8]>>;
-
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an optional byte string")
-        }
-
-        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
-        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_bytes(SharedBytes).map(Some)
-        }
-    }
-
-    /// Accepts what `serde_bytes::ByteBuf` accepts: bytes, borrowed or not, a
-    /// sequence of bytes (self-describing formats such as JSON), or a string.
-    pub(super) struct SharedBytes;
-
-    impl<'de> Visitor<'de> for SharedBytes {
-        type Value = Arc<[u8]>;
-
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a byte string")
-        }
-
-        fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Self::Value, E> {
-            Ok(Arc::from(v))
-        }
-
-        fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
-            Ok(Arc::from(v))
-        }
-
-        fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(Arc::from(v.as_bytes()))
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-            super::bytes_from_seq(seq, |b: &[u8]| Arc::from(b))
-        }
-    }
-}
-
-/// Bytes encoded as a sequence, gathered on the stack when short and copied
-/// once into what `make` builds from them. Keys are encoded so, as a
-/// `Vec<u8>` is.
-fn bytes_from_seq<'de, A, T>(mut seq: A, make: impl FnOnce(&[u8]) -> T) -> Result<T, A::Error>
-where
-    A: serde::de::SeqAccess<'de>,
-{
-    const ON_STACK: usize = 64;
-    let mut stack = [0u8; ON_STACK];
-    for (len, slot) in stack.iter_mut().enumerate() {
-        match seq.next_element::<u8>()? {
-            Some(b) => *slot = b,
-            None => return Ok(make(&stack[..len])),
-        }
-    }
-    let mut long = stack.to_vec();
-    while let Some(b) = seq.next_element::<u8>()? {
-        long.push(b);
-    }
-    Ok(make(&long))
 }
 
 /// The store's map decoded with one allocation per history, and one per key
@@ -177,7 +87,7 @@ mod shared_keys {
         }
 
         fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<StoreKey, A::Error> {
-            super::bytes_from_seq(seq, StoreKey::new)
+            crate::shared_bytes::bytes_from_seq(seq, StoreKey::new)
         }
     }
 }
@@ -239,9 +149,9 @@ fn to_kv(key: &[u8], e: &Entry, keys_only: bool) -> Option<KeyValue> {
     Some(KeyValue {
         key: key.to_vec(),
         value: if keys_only {
-            Vec::new()
+            Arc::from(&[][..])
         } else {
-            value.to_vec()
+            Arc::clone(value)
         },
         create_revision: e.create_revision,
         mod_revision: e.mod_revision,
@@ -273,17 +183,18 @@ impl KeyHistory {
             Some(r) => (r.create_revision, r.version.saturating_add(1)),
             None => (put.revision, 1),
         };
+        let value: Arc<[u8]> = Arc::from(put.value);
         self.entries.push_back(Entry {
             mod_revision: put.revision,
             create_revision,
             version,
             session_id: put.session_id,
-            value: Some(Arc::from(put.value)),
+            value: Some(Arc::clone(&value)),
         });
         self.trim(max_versions);
         let kv = KeyValue {
             key: put.key.to_vec(),
-            value: put.value.to_vec(),
+            value,
             create_revision,
             mod_revision: put.revision,
             version,
@@ -529,7 +440,7 @@ mod tests {
 
         let (replaced, _) = kv.put(put(b"k", b"c", 0, 3, true));
         let prev = replaced.and_then(|r| r.kv).expect("asked for");
-        assert_eq!((prev.value.as_slice(), prev.mod_revision), (&b"b"[..], 2));
+        assert_eq!((&prev.value[..], prev.mod_revision), (&b"b"[..], 2));
         assert_eq!(kv.live_keys, 1);
     }
 
@@ -563,9 +474,18 @@ mod tests {
         kv.put(put(b"k", b"k2", 0, 3, false));
         assert!(kv.delete(b"j", 4).is_some());
         kv.set_max_versions(1);
-        assert_eq!(kv.latest(b"k").map(|e| e.value), Some(b"k2".to_vec()));
-        assert_eq!(copy.latest(b"k").map(|e| e.value), Some(vec![7; 300]));
-        assert_eq!(copy.latest(b"j").map(|e| e.value), Some(b"j1".to_vec()));
+        assert_eq!(
+            kv.latest(b"k").map(|e| e.value.to_vec()),
+            Some(b"k2".to_vec())
+        );
+        assert_eq!(
+            copy.latest(b"k").map(|e| e.value.to_vec()),
+            Some(vec![7; 300])
+        );
+        assert_eq!(
+            copy.latest(b"j").map(|e| e.value.to_vec()),
+            Some(b"j1".to_vec())
+        );
         assert_eq!(copy.max_versions(), DEFAULT_MAX_VERSIONS);
         assert_eq!(kv.latest(b"j"), None);
     }

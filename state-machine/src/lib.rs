@@ -23,6 +23,7 @@ mod lock_ops;
 mod locks;
 mod machine;
 mod sessions;
+mod shared_bytes;
 mod snapshot;
 mod store_key;
 mod txn;

@@ -225,7 +225,7 @@ impl StateMachine {
                 kind: EventKind::Delete,
                 kv: Arc::new(KeyValue {
                     key: key.to_vec(),
-                    value: Vec::new(),
+                    value: Arc::from(&[][..]),
                     create_revision: 0,
                     mod_revision: index,
                     version: 0,

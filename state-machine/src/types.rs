@@ -152,8 +152,10 @@ pub struct TxnOp {
 pub struct KeyValue {
     #[serde(with = "serde_bytes")]
     pub key: Vec<u8>,
-    #[serde(with = "serde_bytes")]
-    pub value: Vec<u8>,
+    /// Shared with the key's history and every event and reply that holds
+    /// this version; encoded as a `Vec<u8>` is.
+    #[serde(with = "crate::shared_bytes")]
+    pub value: Arc<[u8]>,
     pub create_revision: u64,
     pub mod_revision: u64,
     pub version: u64,

@@ -6,7 +6,7 @@ use common::*;
 fn kv(key: &str, value: &str, create: u64, modr: u64, version: u64) -> KeyValue {
     KeyValue {
         key: key.as_bytes().to_vec(),
-        value: value.as_bytes().to_vec(),
+        value: value.as_bytes().into(),
         create_revision: create,
         mod_revision: modr,
         version,
@@ -56,7 +56,7 @@ fn get_at_old_revision_sees_keys_written_later_as_absent() {
     h.ok(Op::Tick);
     h.put("b", "2");
     assert_eq!(h.sm.get(b"b", 2), Ok(None));
-    assert_eq!(h.sm.get(b"b", 3).unwrap().unwrap().value, b"2");
+    assert_eq!(&*h.sm.get(b"b", 3).unwrap().unwrap().value, b"2");
     assert_eq!(h.sm.range(b"", 0, 2, false).unwrap().count, 1);
     assert_eq!(h.sm.range(b"", 0, 0, false).unwrap().count, 2);
 }
@@ -88,8 +88,8 @@ fn retention_drops_old_versions_and_reports_compacted_reads() {
         h.put("k", &format!("v{i}")); // 2..=6
     }
     // Kept: revisions 4, 5, 6; dropped up to 3.
-    assert_eq!(h.sm.get(b"k", 4).unwrap().unwrap().value, b"v2");
-    assert_eq!(h.sm.get(b"k", 6).unwrap().unwrap().value, b"v4");
+    assert_eq!(&*h.sm.get(b"k", 4).unwrap().unwrap().value, b"v2");
+    assert_eq!(&*h.sm.get(b"k", 6).unwrap().unwrap().value, b"v4");
     assert_eq!(
         h.sm.get(b"k", 3),
         Err(SmError::Compacted {
@@ -155,7 +155,7 @@ fn default_retention_is_100_versions() {
         h.put("k", &i.to_string());
     }
     assert!(h.sm.get(b"k", 1).is_err());
-    assert_eq!(h.sm.get(b"k", 2).unwrap().unwrap().value, b"1");
+    assert_eq!(&*h.sm.get(b"k", 2).unwrap().unwrap().value, b"1");
 }
 
 #[test]
@@ -294,7 +294,7 @@ fn guarded_put_rejects_tokens_older_than_the_lock() {
             current: t2
         }
     );
-    assert_eq!(h.sm.get(b"cfg", 0).unwrap().unwrap().value, b"from-b");
+    assert_eq!(&*h.sm.get(b"cfg", 0).unwrap().unwrap().value, b"from-b");
     // A lock never granted has token 0: a zero guard passes.
     h.ok(Op::Put(put_full("cfg2", "x", 0, Some(("unused", 0)))));
     assert_eq!(
@@ -334,9 +334,12 @@ fn expiry_delete_and_a_put_of_the_same_key_in_one_entry() {
     assert_eq!(kinds, vec![EventKind::Delete, EventKind::Put]);
     let got = h.sm.get(b"k", h.index).unwrap().unwrap();
     assert_eq!(
-        (got.value.as_slice(), got.version, got.create_revision),
+        (&*got.value, got.version, got.create_revision),
         (&b"new"[..], 1, h.index)
     );
     assert_eq!(got.session_id, 0);
-    assert_eq!(h.sm.get(b"k", h.index - 1).unwrap().unwrap().value, b"old");
+    assert_eq!(
+        &*h.sm.get(b"k", h.index - 1).unwrap().unwrap().value,
+        b"old"
+    );
 }

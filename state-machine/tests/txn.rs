@@ -165,12 +165,12 @@ fn branch_runs_in_order_at_one_revision_and_ranges_see_earlier_writes() {
     match &responses[0] {
         TxnStepReply::Range { kvs, count, .. } => {
             assert_eq!(*count, 2);
-            assert_eq!(kvs[0].value, b"old");
+            assert_eq!(&kvs[0].value[..], b"old");
         }
         other => panic!("{other:?}"),
     }
     match &responses[1] {
-        TxnStepReply::Put { prev_kv: Some(p) } => assert_eq!(p.value, b"old"),
+        TxnStepReply::Put { prev_kv: Some(p) } => assert_eq!(&p.value[..], b"old"),
         other => panic!("{other:?}"),
     }
     assert_eq!(
@@ -185,7 +185,7 @@ fn branch_runs_in_order_at_one_revision_and_ranges_see_earlier_writes() {
             assert_eq!((*count, *more), (2, false));
             let got: Vec<_> = kvs
                 .iter()
-                .map(|k| (k.key.clone(), k.value.clone(), k.mod_revision))
+                .map(|k| (k.key.clone(), k.value.to_vec(), k.mod_revision))
                 .collect();
             assert_eq!(
                 got,
@@ -201,7 +201,7 @@ fn branch_runs_in_order_at_one_revision_and_ranges_see_earlier_writes() {
     assert!(applied.events.iter().all(|e| e.kv.mod_revision == 3));
     assert_eq!(h.sm.get(b"failed", 0), Ok(None));
     // The state before the txn is still readable.
-    assert_eq!(h.sm.get(b"a/1", 2).unwrap().unwrap().value, b"old");
+    assert_eq!(&*h.sm.get(b"a/1", 2).unwrap().unwrap().value, b"old");
     assert!(h.sm.get(b"a/2", 2).unwrap().is_some());
 }
 
@@ -245,7 +245,7 @@ fn txn_writing_a_key_twice_is_invalid() {
     // Also in a branch that would not run.
     assert_eq!(h.err(txn(vec![], vec![], vec![put("k"), put("k")])), msg);
     assert_eq!(h.sm.get(b"k", 0), Ok(None));
-    assert_eq!(h.sm.get(b"p/x", 0).unwrap().unwrap().value, b"1");
+    assert_eq!(&*h.sm.get(b"p/x", 0).unwrap().unwrap().value, b"1");
     // Distinct keys are fine.
     let r = h.ok(dup(put("k"), del("p/", true)));
     assert!(succeeded(&r));

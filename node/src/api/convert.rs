@@ -6,7 +6,7 @@ use aegis_state_machine as sm;
 pub fn kv(k: &sm::KeyValue) -> pb::KeyValue {
     pb::KeyValue {
         key: k.key.clone(),
-        value: k.value.clone(),
+        value: k.value.to_vec(),
         create_revision: k.create_revision,
         mod_revision: k.mod_revision,
         version: k.version,
