@@ -59,10 +59,15 @@ fn runtime(
 }
 
 async fn run(args: aegis_node::cli::Args) -> std::process::ExitCode {
+    // openraft warns once for every write whose client stopped waiting for
+    // the answer (a timeout, a cancelled request): under overload, when an
+    // operator reads the log, that is a line per request and nothing to act
+    // on. The write itself is unaffected; the client sees its own timeout.
+    let default_filter = "info,openraft=warn,openraft::raft::responder=error";
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AEGIS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
