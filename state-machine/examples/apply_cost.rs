@@ -31,8 +31,9 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1)
         .max(1);
-    let mut machines: Vec<_> = (0..replicas).map(|_| workload::machine().0).collect();
-    let mut index = workload::machine().1;
+    let (mut machines, indexes): (Vec<_>, Vec<_>) =
+        (0..replicas).map(|_| workload::machine()).unzip();
+    let mut index = indexes[0];
     let value = vec![b'v'; workload::VALUE_SIZE];
     let mut rounds = Vec::new();
     let (mut allocations, mut counted) = (0u64, 0u64);
