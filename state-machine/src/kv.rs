@@ -148,8 +148,10 @@ fn to_kv(key: &[u8], e: &Entry, keys_only: bool) -> Option<KeyValue> {
     let value = e.value.as_ref()?;
     Some(KeyValue {
         key: key.to_vec(),
+        // An empty `Arc<[u8]>` from `default()` allocates nothing; one made
+        // from an empty slice would allocate its counts for every key listed.
         value: if keys_only {
-            Arc::from(&[][..])
+            Arc::default()
         } else {
             Arc::clone(value)
         },

@@ -225,7 +225,7 @@ impl StateMachine {
                 kind: EventKind::Delete,
                 kv: Arc::new(KeyValue {
                     key: key.to_vec(),
-                    value: Arc::from(&[][..]),
+                    value: Arc::default(),
                     create_revision: 0,
                     mod_revision: index,
                     version: 0,
