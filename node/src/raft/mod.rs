@@ -661,7 +661,9 @@ impl Consensus {
                 ))
             }
             ForwardRequest::ReadIndex => {
-                let index = self.read_index().await?;
+                // Boxed for the size of its state, as the arms below; a read
+                // pays one allocation so that a write's future is not as large.
+                let index = Box::pin(self.read_index()).await?;
                 // The origin now waits to apply `index`. If it is a spare
                 // follower not yet sent a commit index that high, its next
                 // append need not wait its turn: made from now on, it carries
@@ -672,92 +674,112 @@ impl Consensus {
                 }
                 Ok(ForwardReply::ReadIndex(index))
             }
-            ForwardRequest::AddLearner { id, mut member } => {
-                // The group admits this incarnation of the node: if its data
-                // directory is later replaced, it refuses our RPCs instead of
-                // acknowledging from an empty log (docs/adr/0009).
-                let identity = self.joining_identity(id, &member).await?;
-                // The log may hold keep-alive batches from now on, which a
-                // build before them cannot read (ADR-0022).
-                if self.keep_alives.is_open() && identity.commands < keep_alive_batch::COMMANDS {
-                    return Err(ForwardError::Refused(format!(
-                        "node {id} cannot be added: it runs an earlier build, which cannot read \
-                         the keep-alive batches in this group's log (it decodes commands up to \
-                         {}, the group uses {}): upgrade it first",
-                        identity.commands,
-                        keep_alive_batch::COMMANDS
-                    )));
-                }
-                member.incarnation = identity.incarnation;
-                if let Some((known, _)) = self.view().members.get(&id) {
-                    // Re-adding keeps the recorded member (openraft does not
-                    // overwrite it), so a new incarnation needs a removal first.
-                    if known.incarnation != member.incarnation {
-                        return Err(ForwardError::Refused(format!(
-                            "node {id} is a member recorded with incarnation {:016x}, but now \
-                             answers with {:016x} (its data directory was replaced): remove it first",
-                            known.incarnation, member.incarnation
-                        )));
-                    }
-                }
-                // Not blocking: catching up may take longer than a request may wait;
-                // callers watch the learner's lag in status, then promote.
-                let r = self
-                    .raft
-                    .add_learner(id, member, false)
-                    .await
-                    .map_err(write_err)?;
-                Ok(ForwardReply::Done {
-                    index: r.log_id.index(),
-                })
+            // Boxed: these rare arms wait on openraft's membership calls,
+            // whose states are larger than a write's. Inline, every write's
+            // future would be that large and be copied at that size each
+            // time it is moved (docs/bench-results/2026-12-04/leader-memmove).
+            ForwardRequest::AddLearner { id, member } => {
+                Box::pin(self.add_learner_here(id, member)).await
             }
-            ForwardRequest::Promote { id } => {
-                let r = self
-                    .raft
-                    .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), true)
-                    .await
-                    .map_err(write_err)?;
-                Ok(ForwardReply::Done {
-                    index: r.log_id.index(),
-                })
-            }
-            ForwardRequest::Remove { id } => {
-                let is_voter = match self.view().members.get(&id) {
-                    Some((_, voter)) => *voter,
-                    None => {
-                        return Err(ForwardError::Refused(format!("node {id} is not a member")))
-                    }
-                };
-                // Not retained as a learner: a removed voter leaves entirely.
-                let change = if is_voter {
-                    ChangeMembers::RemoveVoters(BTreeSet::from([id]))
-                } else {
-                    ChangeMembers::RemoveNodes(BTreeSet::from([id]))
-                };
-                let r = self
-                    .raft
-                    .change_membership(change, false)
-                    .await
-                    .map_err(write_err)?;
-                Ok(ForwardReply::Done {
-                    index: r.log_id.index(),
-                })
-            }
-            ForwardRequest::TransferLeader { to } => {
-                if !self.is_leader() {
-                    return Err(ForwardError::NotLeader { leader: None });
-                }
-                // The target campaigns at once and the other voters ignore this
-                // leader's lease for it: stop serving reads from the lease first.
-                self.handing_over_in.store(self.term(), Ordering::SeqCst);
-                self.raft
-                    .trigger()
-                    .transfer_leader(to)
-                    .await
-                    .map_err(|e| ForwardError::Failed(e.to_string()))?;
-                Ok(ForwardReply::Done { index: 0 })
+            ForwardRequest::Promote { id } => Box::pin(self.promote_here(id)).await,
+            ForwardRequest::Remove { id } => Box::pin(self.remove_here(id)).await,
+            ForwardRequest::TransferLeader { to } => Box::pin(self.transfer_leader_here(to)).await,
+        }
+    }
+
+    /// Adds a learner, on this node, which believes it is the leader.
+    async fn add_learner_here(
+        &self,
+        id: NodeId,
+        mut member: Member,
+    ) -> Result<ForwardReply, ForwardError> {
+        // The group admits this incarnation of the node: if its data
+        // directory is later replaced, it refuses our RPCs instead of
+        // acknowledging from an empty log (docs/adr/0009).
+        let identity = self.joining_identity(id, &member).await?;
+        // The log may hold keep-alive batches from now on, which a
+        // build before them cannot read (ADR-0022).
+        if self.keep_alives.is_open() && identity.commands < keep_alive_batch::COMMANDS {
+            return Err(ForwardError::Refused(format!(
+                "node {id} cannot be added: it runs an earlier build, which cannot read \
+                 the keep-alive batches in this group's log (it decodes commands up to \
+                 {}, the group uses {}): upgrade it first",
+                identity.commands,
+                keep_alive_batch::COMMANDS
+            )));
+        }
+        member.incarnation = identity.incarnation;
+        if let Some((known, _)) = self.view().members.get(&id) {
+            // Re-adding keeps the recorded member (openraft does not
+            // overwrite it), so a new incarnation needs a removal first.
+            if known.incarnation != member.incarnation {
+                return Err(ForwardError::Refused(format!(
+                    "node {id} is a member recorded with incarnation {:016x}, but now \
+                     answers with {:016x} (its data directory was replaced): remove it first",
+                    known.incarnation, member.incarnation
+                )));
             }
         }
+        // Not blocking: catching up may take longer than a request may wait;
+        // callers watch the learner's lag in status, then promote.
+        let r = self
+            .raft
+            .add_learner(id, member, false)
+            .await
+            .map_err(write_err)?;
+        Ok(ForwardReply::Done {
+            index: r.log_id.index(),
+        })
+    }
+
+    /// Makes learner `id` a voter, on this node, which believes it is the leader.
+    async fn promote_here(&self, id: NodeId) -> Result<ForwardReply, ForwardError> {
+        let r = self
+            .raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), true)
+            .await
+            .map_err(write_err)?;
+        Ok(ForwardReply::Done {
+            index: r.log_id.index(),
+        })
+    }
+
+    /// Removes member `id`, on this node, which believes it is the leader.
+    async fn remove_here(&self, id: NodeId) -> Result<ForwardReply, ForwardError> {
+        let is_voter = match self.view().members.get(&id) {
+            Some((_, voter)) => *voter,
+            None => return Err(ForwardError::Refused(format!("node {id} is not a member"))),
+        };
+        // Not retained as a learner: a removed voter leaves entirely.
+        let change = if is_voter {
+            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+        } else {
+            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        };
+        let r = self
+            .raft
+            .change_membership(change, false)
+            .await
+            .map_err(write_err)?;
+        Ok(ForwardReply::Done {
+            index: r.log_id.index(),
+        })
+    }
+
+    /// Hands leadership to `to`, from this node, which believes it is the leader.
+    async fn transfer_leader_here(&self, to: NodeId) -> Result<ForwardReply, ForwardError> {
+        if !self.is_leader() {
+            return Err(ForwardError::NotLeader { leader: None });
+        }
+        // The target campaigns at once and the other voters ignore this
+        // leader's lease for it: stop serving reads from the lease first.
+        self.handing_over_in.store(self.term(), Ordering::SeqCst);
+        self.raft
+            .trigger()
+            .transfer_leader(to)
+            .await
+            .map_err(|e| ForwardError::Failed(e.to_string()))?;
+        Ok(ForwardReply::Done { index: 0 })
     }
 
     /// The leader's read index: every write acknowledged before this call is
