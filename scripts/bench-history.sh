@@ -11,14 +11,47 @@
 #     their steal (the share of a vCPU the host ran elsewhere) and lost less than 5 % of a
 #     vCPU to it.
 #
+#   - the last table judges each put target over the comparisons since the last change to the
+#     put path (ADR-0007, 2026-12-05): met when, with 95 % confidence, nine comparisons in ten
+#     reach it (the distribution-free bound for the 10th percentile of the ratios, and for the
+#     90th of the p99 ratios).
+#
 # Usage: scripts/bench-history.sh [RESULTS_DIR]
 #        scripts/bench-history.sh --check
+#        scripts/bench-history.sh --self-test   (the bound's rank against known values)
 # The tables in docs/BENCHMARKS.md ("Every stored run", between the bench-history
 # markers) are this script's output; --check fails when they are stale (scripts/test.sh).
 set -euo pipefail
 export LC_ALL=C
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+
+# The rank k of the distribution-free 95 % confidence bound for the 10th percentile of N
+# values (the k-th smallest; the k-th largest bounds the 90th): the largest k with
+# P(Binomial(N, 0.1) <= k - 1) <= 0.05. 0 when N is too small for any (N < 29).
+bound_rank() {
+  awk -v n="$1" 'BEGIN {
+    q = 0.1; alpha = 0.05; pmf = (1 - q) ^ n; cdf = pmf; k = 0
+    for (j = 0; j < n && cdf <= alpha; j++) {
+      k = j + 1
+      pmf *= (n - j) / (j + 1) * q / (1 - q)
+      cdf += pmf
+    }
+    print k
+  }'
+}
+
+if [[ ${1:-} == --self-test ]]; then
+  # n: k, from the binomial tails (0.9^28 = 0.052, 0.9^29 = 0.047; at 55 P(X <= 1) = 0.021
+  # and P(X <= 2) = 0.076).
+  for want in 0:0 28:0 29:1 45:1 46:2 55:2 100:5; do
+    got=$(bound_rank "${want%%:*}")
+    [[ $got == "${want#*:}" ]] || { echo "bench-history: bound_rank ${want%%:*} gave $got, want ${want#*:}" >&2; exit 1; }
+  done
+  echo "bench-history: bound ranks as expected"
+  exit 0
+fi
+
 check=false
 if [[ ${1:-} == --check ]]; then
   check=true
@@ -31,6 +64,10 @@ results=${1:-$root/docs/bench-results}
 # allocating with jemalloc (ADR-0017).
 since_batching=4e70d70
 since_jemalloc=a0a5421
+# The KV store's layout (ADR-0025), and the last change to the put path: the verdicts are
+# taken over the comparisons since `judged_since`, which moves with each such change.
+since_kv_layout=d7f9934
+judged_since=5edbe84
 
 commit_time() { git -C "$root" log -1 --format=%cI "$1" 2>/dev/null || true; }
 
@@ -174,7 +211,7 @@ printf '%s\n' "${table[@]}" | sort -t'|' -k1,1 -s | cut -d'|' -f2- | awk -F'|' -
 echo
 echo "| comparisons (every sequential run, every pair and every interleaved block) | put, 1 client | 64 clients | 1,000 clients | 1-client p99 above etcd's |"
 echo "|---|---:|---:|---:|---:|"
-for count in "$since_batching all" "$since_jemalloc all" "$since_jemalloc quiet"; do
+for count in "$since_batching all" "$since_jemalloc all" "$since_jemalloc quiet" "$since_kv_layout all"; do
   read -r since which <<<"$count"
   from=$(commit_time "$since")
   [[ -n $from ]] || { echo "bench-history: commit $since is not in this clone" >&2; exit 2; }
@@ -191,5 +228,35 @@ for count in "$since_batching all" "$since_jemalloc all" "$since_jemalloc quiet"
     END {
       printf "| %s | %s | %s | %s | %d of %d |\n", label,
         c("01-put-c1"), c("02-put-c64"), c("03-put-c1000"), worse, np
+    }'
+done
+
+# The verdicts (ADR-0007, 2026-12-05).
+from=$(commit_time "$judged_since")
+[[ -n $from ]] || { echo "bench-history: commit $judged_since is not in this clone" >&2; exit 2; }
+echo
+echo "| put row: comparisons since \`$judged_since\` (ADR-0007) | n | ≥ 2× | lowest | median | 10th percentile, 95 % lower bound | ≥ 2× met | p99 ratio: 90th percentile, 95 % upper bound | p99 met |"
+echo "|---|---:|---:|---:|---:|---:|---|---:|---|"
+for row in 01-put-c1 02-put-c64 03-put-c1000; do
+  # field $2 row, $3 ratio, $4 p99 ratio
+  in_window=$(printf '%s\n' "${comparisons[@]}" | awk -F'|' -v from="$from" -v row="$row" '$1 >= from && $2 == row')
+  ratios=$(cut -d'|' -f3 <<<"$in_window" | sed '/^$/d' | sort -g)
+  p99s=$(cut -d'|' -f4 <<<"$in_window" | sed '/^$/d' | sort -g)
+  n=$(grep -c . <<<"$ratios" || true)
+  np=$(grep -c . <<<"$p99s" || true)
+  k=$(bound_rank "$n")
+  kp=$(bound_rank "$np")
+  low=$( ((k > 0)) && sed -n "${k}p" <<<"$ratios" || true)
+  high=$( ((kp > 0)) && sed -n "$((np - kp + 1))p" <<<"$p99s" || true)
+  awk -v row="$row" -v n="$n" -v low="$low" -v high="$high" -v ratios="$ratios" '
+    BEGIN {
+      m = split(ratios, r, "\n"); met = 0
+      for (i = 1; i <= m; i++) if (r[i] + 0 >= 2) met++
+      median = m ? (m % 2 ? r[(m + 1) / 2] : (r[m / 2] + r[m / 2 + 1]) / 2) : 0
+      shown = "not yet shown (fewer than 29)"
+      printf "| %s | %d | %d | %s | %s | %s | %s | %s | %s |\n", row, n, met,
+        m ? sprintf("%.2f×", r[1]) : "—", m ? sprintf("%.2f×", median) : "—",
+        low == "" ? "—" : sprintf("%.2f×", low), low == "" ? shown : (low + 0 >= 2 ? "yes" : "no"),
+        high == "" ? "—" : sprintf("%.2f×", high), high == "" ? shown : (high + 0 <= 1 ? "yes" : "no")
     }'
 done

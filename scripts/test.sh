@@ -24,4 +24,5 @@ if [ -x scripts/chart-lint.sh ]; then
 fi
 # The run table in docs/BENCHMARKS.md is generated from docs/bench-results.
 echo "== benchmark history table"
+scripts/bench-history.sh --self-test
 scripts/bench-history.sh --check
