@@ -49,6 +49,35 @@ if [[ ${1:-} == --self-test ]]; then
     [[ $got == "${want#*:}" ]] || { echo "bench-history: bound_rank ${want%%:*} gave $got, want ${want#*:}" >&2; exit 1; }
   done
   echo "bench-history: bound ranks as expected"
+  # The verdict table on a made-up interleaved run dated after every commit: one client with
+  # 29 blocks, the lowest 1.50 (the bound at 29, so not met) and one p99 ratio of 1.20 (the
+  # bound from above: not met); 1,000 clients with 46 blocks, the lowest 1.50 and the second
+  # lowest 2.05 (the bound at 46: met).
+  if [[ $(git -C "$root" rev-parse --is-shallow-repository 2>/dev/null) != false ]]; then
+    echo "bench-history: verdict fixture skipped, the commits' dates need a full clone"
+    exit 0
+  fi
+  fixture=$(mktemp -d)
+  trap 'rm -rf "$fixture"' EXIT
+  mkdir -p "$fixture/2099-01-01/fixture"
+  list() { local IFS=,; echo "$*"; }
+  c1=(1.50) c1p=(1.20) c1000=(1.50 2.05) c1000p=()
+  for _ in $(seq 28); do c1+=(2.40); c1p+=(0.50); done
+  for _ in $(seq 44); do c1000+=(2.60); done
+  for _ in $(seq 46); do c1000p+=(0.40); done
+  {
+    echo "| row | pairs | etcd req/s (median) | aegis req/s (median) | ratio per pair | median ratio | min / max | p99 ratio per pair | steal |"
+    echo "|---|---:|---:|---:|---|---:|---:|---|---|"
+    echo "| 01-put-c1 | 29 | 700 | 1680 | $(list "${c1[@]}") | **2.40×** | 1.50 / 2.40 | $(list "${c1p[@]}") | |"
+    echo "| 03-put-c1000 | 46 | 9000 | 23400 | $(list "${c1000[@]}") | **2.60×** | 1.50 / 2.60 | $(list "${c1000p[@]}") | |"
+  } >"$fixture/2099-01-01/fixture/interleave.md"
+  out=$("$0" "$fixture")
+  for want in '| 01-put-c1 | 29 | 28 | 1.50× | 2.40× | 1.50× | no | 1.20× | no |' \
+    '| 02-put-c64 | 0 | 0 | — | — | — | not yet shown (fewer than 29) | — | not yet shown (fewer than 29) |' \
+    '| 03-put-c1000 | 46 | 45 | 1.50× | 2.60× | 2.05× | yes | 0.40× | yes |'; do
+    grep -qxF -- "$want" <<<"$out" || { echo "bench-history: the verdict fixture lacks: $want" >&2; printf '%s\n' "$out" | tail -5 >&2; exit 1; }
+  done
+  echo "bench-history: verdicts on the fixture as expected"
   exit 0
 fi
 
