@@ -18,7 +18,7 @@
 #
 # Usage: scripts/bench-history.sh [RESULTS_DIR]
 #        scripts/bench-history.sh --check
-#        scripts/bench-history.sh --self-test   (the bound's rank against known values)
+#        scripts/bench-history.sh --self-test   (the bound's rank, and the verdicts on a made-up run)
 # The tables in docs/BENCHMARKS.md ("Every stored run", between the bench-history
 # markers) are this script's output; --check fails when they are stale (scripts/test.sh).
 set -euo pipefail
@@ -267,7 +267,7 @@ echo
 echo "| put row: comparisons since \`$judged_since\` (ADR-0007) | n | ≥ 2× | lowest | median | 10th percentile, 95 % lower bound | ≥ 2× met | p99 ratio: 90th percentile, 95 % upper bound | p99 met |"
 echo "|---|---:|---:|---:|---:|---:|---|---:|---|"
 for row in 01-put-c1 02-put-c64 03-put-c1000; do
-  # field $2 row, $3 ratio, $4 p99 ratio
+  # A comparison is time|row|ratio|p99 ratio|quiet.
   in_window=$(printf '%s\n' "${comparisons[@]}" | awk -F'|' -v from="$from" -v row="$row" '$1 >= from && $2 == row')
   ratios=$(cut -d'|' -f3 <<<"$in_window" | sed '/^$/d' | sort -g)
   p99s=$(cut -d'|' -f4 <<<"$in_window" | sed '/^$/d' | sort -g)
