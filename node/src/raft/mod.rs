@@ -179,6 +179,23 @@ fn snapshot_interval(configured: u64, id: NodeId) -> u64 {
 }
 
 /// What a failed `client_write` tells the node that asked for it.
+/// A membership change's reply: done at the log index openraft committed
+/// it at, or the write's error as a forwarded request reports it.
+fn membership_written(
+    r: Result<
+        openraft::raft::ClientWriteResponse<types::TypeConfig>,
+        openraft::errors::RaftError<
+            types::TypeConfig,
+            openraft::errors::ClientWriteError<types::TypeConfig>,
+        >,
+    >,
+) -> Result<ForwardReply, ForwardError> {
+    let r = r.map_err(write_err)?;
+    Ok(ForwardReply::Done {
+        index: r.log_id.index(),
+    })
+}
+
 fn write_err(
     e: openraft::errors::RaftError<
         types::TypeConfig,
@@ -722,26 +739,13 @@ impl Consensus {
         }
         // Not blocking: catching up may take longer than a request may wait;
         // callers watch the learner's lag in status, then promote.
-        let r = self
-            .raft
-            .add_learner(id, member, false)
-            .await
-            .map_err(write_err)?;
-        Ok(ForwardReply::Done {
-            index: r.log_id.index(),
-        })
+        membership_written(self.raft.add_learner(id, member, false).await)
     }
 
     /// Makes learner `id` a voter, on this node, which believes it is the leader.
     async fn promote_here(&self, id: NodeId) -> Result<ForwardReply, ForwardError> {
-        let r = self
-            .raft
-            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), true)
-            .await
-            .map_err(write_err)?;
-        Ok(ForwardReply::Done {
-            index: r.log_id.index(),
-        })
+        let promote = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
+        membership_written(self.raft.change_membership(promote, true).await)
     }
 
     /// Removes member `id`, on this node, which believes it is the leader.
@@ -756,14 +760,7 @@ impl Consensus {
         } else {
             ChangeMembers::RemoveNodes(BTreeSet::from([id]))
         };
-        let r = self
-            .raft
-            .change_membership(change, false)
-            .await
-            .map_err(write_err)?;
-        Ok(ForwardReply::Done {
-            index: r.log_id.index(),
-        })
+        membership_written(self.raft.change_membership(change, false).await)
     }
 
     /// Hands leadership to `to`, from this node, which believes it is the leader.
