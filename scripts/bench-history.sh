@@ -117,7 +117,7 @@ judged_since=5edbe84
 # evenly over the looks (1 - 0.05 / looks), so the chance that any of them calls a target
 # met that is not stays at most 5 %. One more in each session that reports a verdict; back
 # to 1 when `judged_since` moves. The variable is for the self-test's fixture.
-looks=${BENCH_HISTORY_LOOKS:-2}
+looks=${BENCH_HISTORY_LOOKS:-3}
 
 commit_time() { git -C "$root" log -1 --format=%cI "$1" 2>/dev/null || true; }
 
