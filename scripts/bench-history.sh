@@ -20,6 +20,8 @@
 # Usage: scripts/bench-history.sh [RESULTS_DIR]
 #        scripts/bench-history.sh --check
 #        scripts/bench-history.sh --self-test   (the bound's rank, and the verdicts on a made-up run)
+#        scripts/bench-history.sh --looks-error "N:K ..."   (the chance that looks would have
+#                                                            called a missed target met)
 # The tables in docs/BENCHMARKS.md ("Every stored run", between the bench-history
 # markers) are this script's output; --check fails when they are stale (scripts/test.sh).
 set -euo pipefail
@@ -43,6 +45,32 @@ bound_rank() {
   }'
 }
 
+# The chance that looks at one growing set of comparisons would have called a target met
+# when exactly one comparison in ten misses it (the least favourable case: a true 10th
+# percentile of exactly 2x), each comparison on its own. LOOKS: "N:K ..." in the order taken,
+# the comparisons at each look and the rank its bound took; a look calls the target met when
+# fewer than K of its first N comparisons miss. Exact: the count of misses is carried from look
+# to look, and the chance of the paths that would have been called met at an earlier look is
+# set aside.
+looks_error() {
+  awk -v looks="$1" 'BEGIN {
+    q = 0.1; split(looks, spec, " "); p[0] = 1; seen = 0; met = 0
+    for (l = 1; l in spec; l++) {
+      split(spec[l], nk, ":"); n = nk[1] + 0; k = nk[2] + 0
+      for (; seen < n; seen++) {
+        for (c = seen + 1; c >= 0; c--) p[c] = (c in p ? p[c] : 0) * (1 - q) + (c > 0 ? p[c - 1] : 0) * q
+      }
+      for (c = 0; c < k; c++) { met += p[c]; p[c] = 0 }
+    }
+    printf "%.4f\n", met
+  }'
+}
+
+if [[ ${1:-} == --looks-error ]]; then
+  looks_error "${2:?usage: bench-history.sh --looks-error "N:K ..."}"
+  exit 0
+fi
+
 if [[ ${1:-} == --self-test ]]; then
   # n: k, from the binomial tails (0.9^28 = 0.052, 0.9^29 = 0.047; at 55 P(X <= 1) = 0.021
   # and P(X <= 2) = 0.076).
@@ -55,6 +83,14 @@ if [[ ${1:-} == --self-test ]]; then
     [[ $got == "$k" ]] || { echo "bench-history: bound_rank $n at $alpha gave $got, want $k" >&2; exit 1; }
   done
   echo "bench-history: bound ranks as expected"
+  # One look is one binomial tail (0.9^29 = 0.0471, 0.9^41 = 0.0133; P(X <= 1) at 66 = 0.0080).
+  # The looks at 5edbe84's window (41, 66, 75 comparisons, ranks 1, 2, 3) together: 0.0261,
+  # less than their levels' sum (0.05 + 0.025 + 0.0167) because they share comparisons.
+  for want in "29:1=0.0471" "41:1=0.0133" "66:2=0.0080" "41:1 66:2 75:3=0.0261" "41:1 41:1=0.0133"; do
+    got=$(looks_error "${want%=*}")
+    [[ $got == "${want#*=}" ]] || { echo "bench-history: looks_error ${want%=*} gave $got, want ${want#*=}" >&2; exit 1; }
+  done
+  echo "bench-history: the looks' joint error as expected"
   # The verdict table on a made-up interleaved run dated after every commit: one client with
   # 29 blocks, the lowest 1.50 (the bound at 29, so not met) and one p99 ratio of 1.20 (the
   # bound from above: not met); 1,000 clients with 46 blocks, the lowest 1.50 and the second
