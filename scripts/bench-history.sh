@@ -161,7 +161,7 @@ looks=${BENCH_HISTORY_LOOKS:-3}
 # The looks before this one at the same comparisons, per row, as "N:K" (comparisons, bound
 # rank) in the order taken: with this look's they give the looks' joint error (amendment of
 # 2026-12-05 04:40), which must be at most 5 % for a verdict of met. A session that raises
-# `looks` appends this look's N:K first; empty when `judged_since` moves.
+# `looks` first appends the last look's N:K here; empty when `judged_since` moves.
 earlier_looks=${BENCH_HISTORY_EARLIER_LOOKS-"01-put-c1=41:1,66:2 02-put-c64=34:1,59:2 03-put-c1000=41:1,66:2"}
 
 commit_time() { git -C "$root" log -1 --format=%cI "$1" 2>/dev/null || true; }
