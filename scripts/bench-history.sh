@@ -356,7 +356,7 @@ for row in 01-put-c1 02-put-c64 03-put-c1000; do
   awk -v row="$row" -v n="$n" -v low="$low" -v high="$high" -v ratios="$ratios" -v fewest="$fewest" \
     -v joint="$joint" '
     function verdict(reached) {
-      if (reached && joint + 0 > 0.05) return sprintf("no (joint error over 5 %%)")
+      if (reached && joint + 0 > 0.05) return "no (joint error over 5 %)"
       return reached ? "yes" : "no"
     }
     BEGIN {

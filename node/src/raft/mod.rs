@@ -178,7 +178,6 @@ fn snapshot_interval(configured: u64, id: NodeId) -> u64 {
     configured.saturating_add(configured / 20 * (id % 5))
 }
 
-/// What a failed `client_write` tells the node that asked for it.
 /// A membership change's reply: done at the log index openraft committed
 /// it at, or the write's error as a forwarded request reports it.
 fn membership_written(
@@ -196,6 +195,7 @@ fn membership_written(
     })
 }
 
+/// What a failed `client_write` tells the node that asked for it.
 fn write_err(
     e: openraft::errors::RaftError<
         types::TypeConfig,
