@@ -18,7 +18,8 @@
 #     looks would have called a missed target met (their joint error) is at most 5 %.
 #
 # Usage: scripts/bench-history.sh [RESULTS_DIR]
-#        scripts/bench-history.sh --check
+#        scripts/bench-history.sh --check     (also: the side-by-side table is the newest full run's)
+#        scripts/bench-history.sh --latest-run   (that run's compare.md, under docs/)
 #        scripts/bench-history.sh --self-test   (the bound's rank, and the verdicts on a made-up run)
 #        scripts/bench-history.sh --looks-error "N:K ..."   (the chance that looks would have
 #                                                            called a missed target met)
@@ -137,11 +138,11 @@ if [[ ${1:-} == --self-test ]]; then
   exit 0
 fi
 
-check=false
-if [[ ${1:-} == --check ]]; then
-  check=true
-  shift
-fi
+check=false latest=false
+case ${1:-} in
+  --check) check=true; shift ;;
+  --latest-run) latest=true; shift ;;
+esac
 results=${1:-$root/docs/bench-results}
 [[ -d $results ]] || { echo "bench-history: no directory $results" >&2; exit 2; }
 
@@ -176,6 +177,18 @@ if $check; then
   if ! diff -u <(sed -n '/<!-- bench-history:start -->/,/<!-- bench-history:end -->/p' "$doc" | sed '1d;$d') \
     <("$0" "$results") >&2; then
     echo "bench-history: the tables in $doc are stale; regenerate them with scripts/bench-history.sh" >&2
+    exit 1
+  fi
+  # The side-by-side table at the top is the newest full run's compare.md, verbatim.
+  shown=$(sed -n 's/^<!-- latest-run:start \(.*\) -->$/\1/p' "$doc")
+  newest=$("$0" --latest-run "$results")
+  if [[ $shown != "$newest" ]]; then
+    echo "bench-history: $doc shows ${shown:-no run} side by side; the newest full run is $newest" >&2
+    exit 1
+  fi
+  if ! diff -u <(sed -n '/^<!-- latest-run:start /,/^<!-- latest-run:end -->/p' "$doc" | sed '1d;$d') \
+    "$root/docs/$newest" >&2; then
+    echo "bench-history: the side-by-side table in $doc differs from $newest" >&2
     exit 1
   fi
   echo "bench-history: the tables in docs/BENCHMARKS.md match docs/bench-results"
@@ -261,6 +274,20 @@ steal_of() { [[ -f $1 ]] && sed -n 's/^steal: \([0-9.]*\)%.*/\1/p' "$1" | head -
 quiet() {
   if [[ -z $1 || -z $2 ]]; then echo "?"; else awk -v e="$1" -v a="$2" 'BEGIN { print (e < 5 && a < 5) ? 1 : 0 }'; fi
 }
+
+# The newest full run (a sequential compare.md with every put row and the failover row), as a
+# path under docs/: the run the side-by-side table at the top of docs/BENCHMARKS.md shows.
+if $latest; then
+  newest= newest_t=
+  while IFS= read -r file; do
+    grep -q '^| 01-put-c1 |' "$file" && grep -q '^| 20-failover |' "$file" || continue
+    t=$(when "$(dirname "$file")")
+    if [[ -z $newest || $t > $newest_t ]]; then newest=${file#"$root"/docs/} newest_t=$t; fi
+  done < <(find "$results" -name compare.md | sort)
+  [[ -n $newest ]] || { echo "bench-history: no full run under $results" >&2; exit 2; }
+  echo "$newest"
+  exit 0
+fi
 
 table=() # time|run|host|kind|1|64|1000|p99
 comparisons=() # time|row|ratio|p99|quiet
