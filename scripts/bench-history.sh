@@ -191,7 +191,7 @@ if $check; then
     echo "bench-history: the side-by-side table in $doc differs from $newest" >&2
     exit 1
   fi
-  echo "bench-history: the tables in docs/BENCHMARKS.md match docs/bench-results"
+  echo "bench-history: the tables in docs/BENCHMARKS.md, and its side-by-side run, match docs/bench-results"
   exit 0
 fi
 
@@ -275,7 +275,7 @@ quiet() {
   if [[ -z $1 || -z $2 ]]; then echo "?"; else awk -v e="$1" -v a="$2" 'BEGIN { print (e < 5 && a < 5) ? 1 : 0 }'; fi
 }
 
-# The newest full run (a sequential compare.md with every put row and the failover row), as a
+# The newest full run (a sequential compare.md with the one-client put row and the failover row), as a
 # path under docs/: the run the side-by-side table at the top of docs/BENCHMARKS.md shows.
 if $latest; then
   newest= newest_t=
