@@ -9,11 +9,13 @@ mod framed_append;
 pub mod incarnation;
 mod keep_alive_batch;
 mod log_store;
+mod membership;
 mod network;
 mod pace;
 mod peer_port;
 mod peer_service;
 mod state_machine;
+mod timing;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,14 +27,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aegis_config::ClusterConfig;
 use aegis_proto::raft::raft_peer_client::RaftPeerClient;
 use aegis_proto::raft::raft_peer_server::RaftPeerServer;
-use aegis_proto::raft::{IdentityRequest, IdentityResponse, RaftPayload};
+use aegis_proto::raft::RaftPayload;
 use aegis_state_machine::{Applied, Command, Op};
 use aegis_wal::{Wal, WalOptions};
 use openraft::async_runtime::WatchReceiver;
-use openraft::{ChangeMembers, ReadPolicy, ServerState};
+use openraft::{ReadPolicy, ServerState};
 use tonic::transport::Channel;
 
 pub use forward::{ForwardError, ForwardReply, ForwardRequest};
+pub use membership::BootstrapError;
 pub use state_machine::{SmEvent, SmShared};
 pub use types::{Member, NodeId};
 
@@ -41,6 +44,7 @@ use log_store::LogStore;
 use network::PeerNetwork;
 use peer_service::PeerService;
 use state_machine::SmStore;
+use timing::{openraft_election_timeouts, snapshot_interval};
 use types::{decode, encode, Raft};
 
 /// Why a request could not be carried out by consensus.
@@ -59,23 +63,6 @@ pub enum ConsensusError {
     Refused(String),
     #[error("raft stopped: {0}")]
     Fatal(String),
-}
-
-/// Why founding a group failed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum BootstrapError {
-    /// `--members` names an address where another node answers.
-    #[error(
-        "founding member {id} at {addr} answers as node {answered}: check --members \
-         (refusing to initialise the group)"
-    )]
-    WrongNode {
-        id: NodeId,
-        addr: String,
-        answered: NodeId,
-    },
-    #[error("initialising raft: {0}")]
-    Raft(String),
 }
 
 /// A snapshot of this node's Raft view, for status and metrics.
@@ -131,68 +118,6 @@ pub struct Consensus {
 
 fn millis(ms: i64) -> u64 {
     u64::try_from(ms).unwrap_or(0)
-}
-
-/// openraft's `(election_timeout_min, election_timeout_max)` for AEGIS's
-/// configured election timeout range.
-///
-/// In AEGIS, as in etcd and the Raft paper, the election timeout is how long a
-/// follower goes without hearing from a leader before it campaigns. openraft
-/// 0.10 waits out a leader lease of `election_timeout_max` first and only then
-/// its randomised `[min, max)` timeout, so passing the configured values
-/// through would make a follower wait `[max + min, 2 max)`: 750–1,000 ms for
-/// the default 250..500 ms, three times what the operator asked for. With
-/// `max' = max / 2` and `min' = min - max'` the wait is `[min, max)` again.
-///
-/// `min'` is also openraft's deadline for every vote and pre-vote request,
-/// so it is kept at least `max' / 2`: with `min'` just past one heartbeat
-/// (51 ms), a candidate on a loaded machine gave up on votes that were on
-/// their way, every node kept campaigning, and no election completed for
-/// 30 s (RELIABILITY.md). The wait then starts later than `min` — at the
-/// default `[375, 500)` ms — but still ends at `max`. `min'` stays above one
-/// heartbeat (openraft requires that); a range too narrow to express ends
-/// at `max`. Settings the envelope would reject are passed through
-/// unchanged for openraft's own validation to refuse.
-fn openraft_election_timeouts(heartbeat: u64, min: u64, max: u64) -> (u64, u64) {
-    let lease = max / 2;
-    let floor = heartbeat.saturating_add(1);
-    if heartbeat == 0 || min >= max || floor >= lease.saturating_sub(1) {
-        return (min, max);
-    }
-    let vote_deadline = lease / 2;
-    // A range too narrow to express (min close to max) ends at max instead.
-    let short = min
-        .saturating_sub(lease)
-        .max(vote_deadline)
-        .max(floor)
-        .min(lease - 1);
-    (short, lease)
-}
-
-/// This node's snapshot interval: the configured one plus 0, 5, 10, 15 or 20 % by node id.
-/// Every member applies the same entries, so with one interval all of them would encode and
-/// fsync their whole state at the same index, together: on shared cores and disks that stalls
-/// the quorum (the leader's heartbeats and the followers' log fsyncs) for the length of a
-/// snapshot. Spread out, at most a member or two are busy at a time.
-fn snapshot_interval(configured: u64, id: NodeId) -> u64 {
-    configured.saturating_add(configured / 20 * (id % 5))
-}
-
-/// A membership change's reply: done at the log index openraft committed
-/// it at, or the write's error as a forwarded request reports it.
-fn membership_written(
-    r: Result<
-        openraft::raft::ClientWriteResponse<types::TypeConfig>,
-        openraft::errors::RaftError<
-            types::TypeConfig,
-            openraft::errors::ClientWriteError<types::TypeConfig>,
-        >,
-    >,
-) -> Result<ForwardReply, ForwardError> {
-    let r = r.map_err(write_err)?;
-    Ok(ForwardReply::Done {
-        index: r.log_id.index(),
-    })
 }
 
 /// What a failed `client_write` tells the node that asked for it.
@@ -329,144 +254,6 @@ impl Consensus {
     /// This node's incarnation (docs/adr/0009-node-incarnation.md).
     pub fn incarnation(&self) -> u64 {
         self.incarnation
-    }
-
-    /// True once this node belongs to a group: it initialised one or some
-    /// leader's log reached it.
-    fn has_membership(&self) -> bool {
-        let rx = self.raft.metrics();
-        let m = rx.borrow_watched();
-        let has = m.membership_config.membership().nodes().next().is_some();
-        has
-    }
-
-    /// Asks the node at `member`'s peer address who it is.
-    async fn identity_of(&self, member: &Member) -> Result<IdentityResponse, tonic::Status> {
-        let mut client = self
-            .peer(member)
-            .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
-        let mut request = tonic::Request::new(IdentityRequest {});
-        request.set_timeout(self.rpc_timeout);
-        client.identity(request).await.map(|r| r.into_inner())
-    }
-
-    /// Founds a group of `founders` (every founding node is given the same
-    /// list). Each founder's incarnation is learned first, from the founder
-    /// itself, retrying until all have answered; so every founder initialises
-    /// with the same membership, incarnations included. Returns without
-    /// initialising when this node already belongs to a group, or when a
-    /// founder does (the group exists; its leader will replicate to us if we
-    /// are still the member it admitted, and refuse us if our data was wiped).
-    ///
-    /// Runs while the peer service serves, since the founders ask each other.
-    pub async fn bootstrap(
-        &self,
-        founders: BTreeMap<NodeId, Member>,
-    ) -> Result<(), BootstrapError> {
-        let mut backoff = Duration::from_millis(50);
-        let mut reported = Instant::now();
-        loop {
-            if self.has_membership() {
-                return Ok(());
-            }
-            let asked = futures::future::join_all(
-                founders
-                    .iter()
-                    .filter(|(id, _)| **id != self.id)
-                    .map(|(id, m)| async move { (*id, m, self.identity_of(m).await) }),
-            )
-            .await;
-            let mut members = founders.clone();
-            if let Some(me) = members.get_mut(&self.id) {
-                me.incarnation = self.incarnation;
-            }
-            let mut silent = Vec::new();
-            let mut grouped = None;
-            for (id, m, answer) in asked {
-                match answer {
-                    Ok(r) if r.node_id != id => {
-                        return Err(BootstrapError::WrongNode {
-                            id,
-                            addr: m.peer_addr.clone(),
-                            answered: r.node_id,
-                        })
-                    }
-                    Ok(r) => {
-                        if r.initialized {
-                            grouped = Some(id);
-                        }
-                        if let Some(member) = members.get_mut(&id) {
-                            member.incarnation = r.incarnation;
-                        }
-                    }
-                    Err(e) => silent.push(format!("{id} ({})", e.message())),
-                }
-            }
-            if let Some(id) = grouped {
-                tracing::info!(
-                    "founding member {id} already belongs to a group: not initialising; \
-                     waiting to be replicated to (or to be re-added, if this data directory is new)"
-                );
-                return Ok(());
-            }
-            if silent.is_empty() {
-                return match self.raft.initialize(members).await {
-                    Ok(()) => {
-                        tracing::info!("initialised the group");
-                        Ok(())
-                    }
-                    // A peer's log reached us meanwhile: the group exists.
-                    Err(openraft::errors::RaftError::APIError(
-                        e @ openraft::errors::InitializeError::NotAllowed(_),
-                    )) => {
-                        tracing::info!("initialize skipped: {e}");
-                        Ok(())
-                    }
-                    Err(e) => Err(BootstrapError::Raft(e.to_string())),
-                };
-            }
-            if reported.elapsed() >= Duration::from_secs(5) {
-                reported = Instant::now();
-                tracing::info!(
-                    "waiting for founding members to answer before initialising: {}",
-                    silent.join(", ")
-                );
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(1));
-        }
-    }
-
-    /// The identity of a node about to be added as a learner, asked until it
-    /// answers or `leader_wait / 2` passes (the node may still be starting).
-    async fn joining_identity(
-        &self,
-        id: NodeId,
-        member: &Member,
-    ) -> Result<IdentityResponse, ForwardError> {
-        let deadline = Instant::now() + self.leader_wait / 2;
-        let mut backoff = Duration::from_millis(20);
-        loop {
-            match self.identity_of(member).await {
-                Ok(r) if r.node_id == id => return Ok(r),
-                Ok(r) => {
-                    return Err(ForwardError::Refused(format!(
-                        "node {id} cannot be added: {} answers as node {}",
-                        member.peer_addr, r.node_id
-                    )))
-                }
-                Err(e) if Instant::now() >= deadline => {
-                    return Err(ForwardError::Refused(format!(
-                        "node {id} cannot be added: no identity from {}: {}",
-                        member.peer_addr,
-                        e.message()
-                    )))
-                }
-                Err(_) => {}
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_millis(200));
-        }
     }
 
     pub fn sm(&self) -> &Arc<SmShared> {
@@ -704,81 +491,6 @@ impl Consensus {
         }
     }
 
-    /// Adds a learner, on this node, which believes it is the leader.
-    async fn add_learner_here(
-        &self,
-        id: NodeId,
-        mut member: Member,
-    ) -> Result<ForwardReply, ForwardError> {
-        // The group admits this incarnation of the node: if its data
-        // directory is later replaced, it refuses our RPCs instead of
-        // acknowledging from an empty log (docs/adr/0009).
-        let identity = self.joining_identity(id, &member).await?;
-        // The log may hold keep-alive batches from now on, which a
-        // build before them cannot read (ADR-0022).
-        if self.keep_alives.is_open() && identity.commands < keep_alive_batch::COMMANDS {
-            return Err(ForwardError::Refused(format!(
-                "node {id} cannot be added: it runs an earlier build, which cannot read \
-                 the keep-alive batches in this group's log (it decodes commands up to \
-                 {}, the group uses {}): upgrade it first",
-                identity.commands,
-                keep_alive_batch::COMMANDS
-            )));
-        }
-        member.incarnation = identity.incarnation;
-        if let Some((known, _)) = self.view().members.get(&id) {
-            // Re-adding keeps the recorded member (openraft does not
-            // overwrite it), so a new incarnation needs a removal first.
-            if known.incarnation != member.incarnation {
-                return Err(ForwardError::Refused(format!(
-                    "node {id} is a member recorded with incarnation {:016x}, but now \
-                     answers with {:016x} (its data directory was replaced): remove it first",
-                    known.incarnation, member.incarnation
-                )));
-            }
-        }
-        // Not blocking: catching up may take longer than a request may wait;
-        // callers watch the learner's lag in status, then promote.
-        membership_written(self.raft.add_learner(id, member, false).await)
-    }
-
-    /// Makes learner `id` a voter, on this node, which believes it is the leader.
-    async fn promote_here(&self, id: NodeId) -> Result<ForwardReply, ForwardError> {
-        let promote = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
-        membership_written(self.raft.change_membership(promote, true).await)
-    }
-
-    /// Removes member `id`, on this node, which believes it is the leader.
-    async fn remove_here(&self, id: NodeId) -> Result<ForwardReply, ForwardError> {
-        let is_voter = match self.view().members.get(&id) {
-            Some((_, voter)) => *voter,
-            None => return Err(ForwardError::Refused(format!("node {id} is not a member"))),
-        };
-        // Not retained as a learner: a removed voter leaves entirely.
-        let change = if is_voter {
-            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
-        } else {
-            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
-        };
-        membership_written(self.raft.change_membership(change, false).await)
-    }
-
-    /// Hands leadership to `to`, from this node, which believes it is the leader.
-    async fn transfer_leader_here(&self, to: NodeId) -> Result<ForwardReply, ForwardError> {
-        if !self.is_leader() {
-            return Err(ForwardError::NotLeader { leader: None });
-        }
-        // The target campaigns at once and the other voters ignore this
-        // leader's lease for it: stop serving reads from the lease first.
-        self.handing_over_in.store(self.term(), Ordering::SeqCst);
-        self.raft
-            .trigger()
-            .transfer_leader(to)
-            .await
-            .map_err(|e| ForwardError::Failed(e.to_string()))?;
-        Ok(ForwardReply::Done { index: 0 })
-    }
-
     /// The leader's read index: every write acknowledged before this call is
     /// at or below it.
     ///
@@ -865,59 +577,6 @@ impl Consensus {
         }
     }
 
-    /// Waits (up to the leader wait) until this node's membership is the one
-    /// of log `index` or a later one. Best effort: callers report what they
-    /// see either way.
-    pub async fn wait_membership(&self, index: u64) {
-        let mut rx = self.raft.metrics();
-        let deadline = Instant::now() + self.leader_wait;
-        loop {
-            let seen = rx
-                .borrow_watched()
-                .membership_config
-                .log_id()
-                .as_ref()
-                .map(|l| l.index())
-                .unwrap_or(0);
-            if seen >= index || Instant::now() >= deadline {
-                return;
-            }
-            let _ = tokio::time::timeout(Duration::from_millis(100), rx.changed()).await;
-        }
-    }
-
-    pub async fn add_learner(&self, id: NodeId, member: Member) -> Result<u64, ConsensusError> {
-        self.done(ForwardRequest::AddLearner { id, member }).await
-    }
-
-    pub async fn promote(&self, id: NodeId) -> Result<u64, ConsensusError> {
-        self.done(ForwardRequest::Promote { id }).await
-    }
-
-    pub async fn remove(&self, id: NodeId) -> Result<u64, ConsensusError> {
-        self.done(ForwardRequest::Remove { id }).await
-    }
-
-    pub async fn transfer_leader(&self, to: NodeId) -> Result<(), ConsensusError> {
-        if !self.view().members.contains_key(&to) {
-            return Err(ConsensusError::Refused(format!(
-                "node {to} is not a member"
-            )));
-        }
-        self.done(ForwardRequest::TransferLeader { to })
-            .await
-            .map(|_| ())
-    }
-
-    async fn done(&self, req: ForwardRequest) -> Result<u64, ConsensusError> {
-        match self.route(req).await? {
-            ForwardReply::Done { index } => Ok(index),
-            other => Err(ConsensusError::Unknown(format!(
-                "unexpected reply {other:?}"
-            ))),
-        }
-    }
-
     /// Builds a snapshot on this node now; returns the snapshot index once built.
     pub async fn snapshot(&self) -> Result<u64, ConsensusError> {
         let before = self.view().snapshot_index;
@@ -963,59 +622,4 @@ fn is_connect_error(s: &tonic::Status) -> bool {
     // mid-request leaves the outcome unknown.
     let m = s.message().to_ascii_lowercase();
     m.contains("trying to connect") || m.contains("tcp connect") || m.contains("connection refused")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::openraft_election_timeouts as map;
-
-    /// openraft waits `max'` (its leader lease) plus a random `[min', max')`.
-    fn wait_range(hb: u64, min: u64, max: u64) -> (u64, u64) {
-        let (lo, hi) = map(hb, min, max);
-        assert!(lo > hb && lo < hi, "openraft would refuse ({lo}, {hi})");
-        (hi + lo, 2 * hi)
-    }
-
-    #[test]
-    fn a_follower_campaigns_within_the_configured_election_timeout() {
-        for (hb, min, max) in [(50, 250, 500), (20, 100, 200), (10, 30, 40), (50, 400, 500)] {
-            let (lo, hi) = wait_range(hb, min, max);
-            assert!(
-                lo >= min && hi <= max,
-                "{hb}/{min}/{max} waits [{lo}, {hi})"
-            );
-        }
-        // Where the range allows it, the wait is exactly the configured one.
-        assert_eq!(wait_range(50, 400, 500), (400, 500));
-        // A 1 ms wide range ends at its max rather than doubling.
-        assert_eq!(wait_range(100, 300, 301), (299, 300));
-    }
-
-    #[test]
-    fn five_members_snapshot_at_five_different_points_from_the_configured_one() {
-        let points: Vec<u64> = (1..=5)
-            .map(|id| super::snapshot_interval(100_000, id))
-            .collect();
-        assert_eq!(points, [105_000, 110_000, 115_000, 120_000, 100_000]);
-        assert_eq!(super::snapshot_interval(100, 3), 115);
-        assert_eq!(super::snapshot_interval(u64::MAX, 4), u64::MAX);
-    }
-
-    #[test]
-    fn votes_get_at_least_half_the_lease() {
-        // openraft's vote deadline is min'; the lease is max'.
-        assert_eq!(map(50, 250, 500), (125, 250));
-        assert_eq!(map(20, 100, 200), (50, 100));
-        assert_eq!(wait_range(50, 250, 500), (375, 500));
-        assert_eq!(wait_range(20, 100, 200), (150, 200));
-        // Still above one heartbeat where half the lease is not.
-        assert_eq!(map(10, 30, 40), (11, 20));
-    }
-
-    #[test]
-    fn settings_openraft_cannot_express_pass_through() {
-        assert_eq!(map(0, 250, 500), (250, 500));
-        assert_eq!(map(50, 500, 250), (500, 250));
-        assert_eq!(map(100, 150, 200), (150, 200));
-    }
 }
