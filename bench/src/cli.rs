@@ -193,6 +193,14 @@ pub enum Command {
         base_name: String,
         #[arg(long, default_value = "aegis")]
         cand_name: String,
+        /// After the tables, fail when the comparison is not whole: a row one side lacks, a
+        /// load row with errors or without an answered request, a failover round without a
+        /// new leader or a write, a memory row without a node.
+        #[arg(long)]
+        strict: bool,
+        /// Rows that must be there on both sides (comma-separated names); implies --strict.
+        #[arg(long, value_delimiter = ',')]
+        require: Vec<String>,
     },
     /// Markdown table of alternating pairs (`PAIRS=N scripts/bench-compare.sh`): each load
     /// row's ratio in every pair, their median and range.

@@ -220,6 +220,111 @@ pub fn markdown(
     s
 }
 
+/// Why a comparison cannot be taken at its word, one line per gap: a row that one side lacks
+/// (or holds as another kind of result), a load row with errors or without an answered
+/// request, a failover round that saw no new leader or no write, a memory row without a node.
+/// `required` names rows that must be there on both sides. Empty when the comparison is whole.
+pub fn gaps(
+    base: &BTreeMap<String, Row>,
+    cand: &BTreeMap<String, Row>,
+    base_name: &str,
+    cand_name: &str,
+    required: &[String],
+) -> Vec<String> {
+    let mut names: Vec<&str> = base.keys().chain(cand.keys()).map(String::as_str).collect();
+    names.extend(required.iter().map(String::as_str));
+    names.sort_unstable();
+    names.dedup();
+    let mut out = Vec::new();
+    for name in names {
+        let sides = [(base_name, base.get(name)), (cand_name, cand.get(name))];
+        for (side, row) in sides {
+            match row {
+                None => out.push(format!("{name}: no {side} result")),
+                Some(row) => out.extend(
+                    row_gaps(row)
+                        .into_iter()
+                        .map(|g| format!("{name}: {side} {g}")),
+                ),
+            }
+        }
+        if let (Some(b), Some(c)) = (base.get(name), cand.get(name)) {
+            if kind(b) != kind(c) {
+                out.push(format!(
+                    "{name}: {base_name} holds a {} result, {cand_name} a {} result",
+                    kind(b),
+                    kind(c)
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn kind(row: &Row) -> &'static str {
+    match row {
+        Row::Load(_) => "load",
+        Row::Failover(_) => "failover",
+        Row::Mem(_) => "memory",
+    }
+}
+
+/// What is wrong with one side's result on its own.
+fn row_gaps(row: &Row) -> Vec<String> {
+    let mut out = Vec::new();
+    match row {
+        Row::Load(r) => {
+            if r.requests == 0 {
+                out.push("answered no request".to_owned());
+            }
+            if r.errors > 0 {
+                let kinds: Vec<String> = r
+                    .error_kinds
+                    .iter()
+                    .map(|(k, n)| format!("{n}× {k}"))
+                    .collect();
+                out.push(format!("had {} errors ({})", r.errors, kinds.join("; ")));
+            }
+            let order = [
+                r.min_secs,
+                r.p50_secs,
+                r.p90_secs,
+                r.p99_secs,
+                r.p999_secs,
+                r.max_secs,
+            ];
+            let finite = order.iter().all(|x| x.is_finite() && *x >= 0.0);
+            if r.requests > 0 && (!finite || order.windows(2).any(|w| w[0] > w[1])) {
+                out.push(format!(
+                    "latencies out of order (min, p50, p90, p99, p99.9, max: {order:?} s)"
+                ));
+            }
+        }
+        Row::Failover(f) => {
+            let missed = f
+                .rounds
+                .iter()
+                .filter(|r| r.to_leader_ms.is_none() || r.to_write_ms.is_none())
+                .count();
+            if f.rounds.is_empty() {
+                out.push("ran no failover round".to_owned());
+            } else if missed > 0 || f.incomplete_rounds > 0 {
+                out.push(format!(
+                    "saw no new leader or no write in {} of {} rounds",
+                    missed.max(f.incomplete_rounds),
+                    f.rounds.len()
+                ));
+            }
+        }
+        Row::Mem(m) => {
+            if m.nodes.is_empty() || m.nodes.iter().any(|(_, kib)| *kib == 0) {
+                out.push(format!("read no memory for some node ({:?})", m.nodes));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,6 +408,91 @@ mod tests {
         assert!(
             md.contains("| 20-mem-idle | 20.0 / 20.0 | 10.0 / 10.0 |"),
             "{md}"
+        );
+    }
+
+    fn failover_row(to_write_ms: Option<f64>) -> Row {
+        Row::Failover(FailoverReport::from_rounds(
+            "x",
+            vec![Round {
+                killed: 1,
+                old_term: 1,
+                new_term: 2,
+                to_leader_ms: Some(100.0),
+                to_write_ms,
+            }],
+        ))
+    }
+
+    fn whole_side(target: &str) -> BTreeMap<String, Row> {
+        BTreeMap::from([
+            ("01-put-c1".to_owned(), load_row(target, 300)),
+            ("20-failover".to_owned(), failover_row(Some(150.0))),
+            (
+                "30-mem-idle".to_owned(),
+                Row::Mem(MemReport::new(target, "idle", vec![(1, 20480), (2, 20000)])),
+            ),
+        ])
+    }
+
+    #[test]
+    fn a_whole_comparison_has_no_gaps() {
+        let (b, c) = (whole_side("etcd"), whole_side("aegis"));
+        let required = ["01-put-c1".to_owned(), "20-failover".to_owned()];
+        assert_eq!(
+            gaps(&b, &c, "etcd", "aegis", &required),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn gaps_name_the_row_the_side_and_what_is_wrong() {
+        let (mut b, mut c) = (whole_side("etcd"), whole_side("aegis"));
+        // A row only one side ran, and a required row neither ran.
+        b.insert("02-put-c64".to_owned(), load_row("etcd", 10));
+        // Errors, and a row that answered nothing.
+        if let Some(Row::Load(r)) = c.get_mut("01-put-c1") {
+            r.errors = 3;
+            r.error_kinds.insert("deadline exceeded".to_owned(), 3);
+        }
+        b.insert("04-get".to_owned(), load_row("etcd", 0));
+        c.insert("04-get".to_owned(), load_row("aegis", 5));
+        // A failover round that never saw a write, and memory not read.
+        c.insert("20-failover".to_owned(), failover_row(None));
+        b.insert(
+            "30-mem-idle".to_owned(),
+            Row::Mem(MemReport::new("etcd", "idle", vec![(1, 0)])),
+        );
+        // One name, two kinds of result.
+        b.insert("40-mixed".to_owned(), load_row("etcd", 5));
+        c.insert("40-mixed".to_owned(), failover_row(Some(1.0)));
+
+        let got = gaps(&b, &c, "etcd", "aegis", &["09-keepalive".to_owned()]);
+        let want = [
+            "01-put-c1: aegis had 3 errors (3× deadline exceeded)",
+            "02-put-c64: no aegis result",
+            "04-get: etcd answered no request",
+            "09-keepalive: no etcd result",
+            "09-keepalive: no aegis result",
+            "20-failover: aegis saw no new leader or no write in 1 of 1 rounds",
+            "30-mem-idle: etcd read no memory for some node ([(1, 0)])",
+            "40-mixed: etcd holds a load result, aegis a failover result",
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn latencies_out_of_order_are_a_gap() {
+        let mut b = whole_side("etcd");
+        let c = whole_side("aegis");
+        if let Some(Row::Load(r)) = b.get_mut("01-put-c1") {
+            r.p99_secs = r.max_secs * 2.0;
+        }
+        let got = gaps(&b, &c, "etcd", "aegis", &[]);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with("01-put-c1: etcd latencies out of order"),
+            "{got:?}"
         );
     }
 

@@ -194,10 +194,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cand,
             base_name,
             cand_name,
+            strict,
+            require,
         } => {
             let b = compare::load_dir(base)?;
             let c = compare::load_dir(cand)?;
             print!("{}", compare::markdown(&b, &c, base_name, cand_name));
+            if *strict || !require.is_empty() {
+                let gaps = compare::gaps(&b, &c, base_name, cand_name, require);
+                anyhow::ensure!(
+                    gaps.is_empty(),
+                    "the comparison is not whole:\n  {}",
+                    gaps.join("\n  ")
+                );
+            }
             Ok(())
         }
         Command::Pairs {
