@@ -15,6 +15,9 @@
 # not measured, so both systems are measured warm: files grown, caches and heaps sized).
 # INTERLEAVE (0; N runs scripts/bench-interleave.sh with N blocks into DIR/interleave at the end:
 # both clusters up, INTERLEAVE_ROWS, default the three put rows, alternating in blocks).
+# STRICT (0; 1: fail, after the tables, unless every row this run asked for is there on both
+# sides, without errors, every failover round saw a new leader and a write, and every node's
+# memory was read: `aegis-bench compare --require`; the test command runs it so, one second a row).
 # Each load row also records the host's steal time during it (DIR/ROW.steal).
 set -euo pipefail
 
@@ -108,7 +111,19 @@ trap '"$ROOT/scripts/aegis-cluster.sh" down >/dev/null 2>&1 || true; "$ROOT/scri
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS/machine.txt"
 
 if [[ -d $RESULTS/etcd && -d $RESULTS/aegis ]]; then
-  "$BENCH" compare --base "$RESULTS/etcd" --cand "$RESULTS/aegis" | tee "$RESULTS/compare.md"
+  whole=()
+  if [[ ${STRICT:-0} == 1 ]]; then
+    asked=()
+    for spec in "${ROW_SPECS[@]}" 10-watch-w16 20-failover 30-mem-idle 31-mem-after-load; do
+      want "${spec%%|*}" && asked+=("${spec%%|*}")
+    done
+    whole=(--strict)
+    if ((${#asked[@]} > 0)); then whole+=(--require "$(IFS=,; echo "${asked[*]}")"); fi
+  fi
+  "$BENCH" compare --base "$RESULTS/etcd" --cand "$RESULTS/aegis" "${whole[@]}" | tee "$RESULTS/compare.md"
+elif [[ ${STRICT:-0} == 1 ]]; then
+  echo "STRICT=1 compares both systems; ONLY=${ONLY:-} ran one" >&2
+  exit 1
 fi
 if ((PAIRS > 0)); then
   run_pairs
