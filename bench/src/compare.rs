@@ -363,20 +363,8 @@ mod tests {
         write(&e, "01-put-c1", &load_row("etcd", 300));
         write(&a, "01-put-c1", &load_row("aegis", 600));
         write(&e, "02-only-etcd", &load_row("etcd", 1));
-        let f = |w| {
-            Row::Failover(FailoverReport::from_rounds(
-                "x",
-                vec![Round {
-                    killed: 1,
-                    old_term: 1,
-                    new_term: 2,
-                    to_leader_ms: Some(100.0),
-                    to_write_ms: Some(w),
-                }],
-            ))
-        };
-        write(&e, "10-failover", &f(300.0));
-        write(&a, "10-failover", &f(150.0));
+        write(&e, "10-failover", &failover_row(Some(300.0)));
+        write(&a, "10-failover", &failover_row(Some(150.0)));
         write(
             &e,
             "20-mem-idle",
