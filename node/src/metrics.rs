@@ -27,6 +27,7 @@ struct Inner {
     leader_changes: IntCounter,
     proposals_failed: IntCounter,
     forwarded: IntCounter,
+    step_ins: IntCounter,
     wall_clock: IntGauge,
     fsync: Histogram,
     renewals: IntCounter,
@@ -157,6 +158,11 @@ impl Metrics {
                 "aegis_raft_forwarded_requests_total",
                 "Requests other nodes forwarded to this node as leader",
             ),
+            step_ins: counter(
+                &r,
+                "aegis_raft_step_ins_total",
+                "Pre-vote rounds this node asked for after refusing a candidate with an older log",
+            ),
             wall_clock: gauge(
                 &r,
                 "aegis_node_wall_clock_ms",
@@ -224,6 +230,11 @@ impl Metrics {
 
     pub fn forwarded(&self) {
         self.0.forwarded.inc();
+    }
+
+    /// A pre-vote round asked for after refusing a candidate with an older log (`raft::step_in`).
+    pub fn stepped_in(&self) {
+        self.0.step_ins.inc();
     }
 
     pub fn leader_changed(&self) {

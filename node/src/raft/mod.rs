@@ -15,6 +15,7 @@ mod pace;
 mod peer_port;
 mod peer_service;
 mod state_machine;
+mod step_in;
 mod timing;
 mod types;
 
@@ -46,6 +47,40 @@ use peer_service::PeerService;
 use state_machine::SmStore;
 use timing::{openraft_election_timeouts, snapshot_interval};
 use types::{decode, encode, Raft};
+
+/// Peer messages built and read as the node builds and reads them, for the integration tests
+/// that play a peer (`node/tests/step_in.rs`); not an API.
+#[doc(hidden)]
+pub mod peer_wire {
+    use openraft::raft::{VoteRequest, VoteResponse};
+    use openraft::vote::RaftLeaderId;
+
+    use super::types::{decode, encode, LogId, TypeConfig, Vote};
+
+    /// A pre-vote (or vote) request from `candidate` for `term`, whose log ends at
+    /// `last_log` = (term, leader, index), or is empty.
+    pub fn vote_request(
+        term: u64,
+        candidate: u64,
+        last_log: Option<(u64, u64, u64)>,
+    ) -> std::io::Result<Vec<u8>> {
+        let last = last_log.map(|(t, leader, index)| {
+            type LeaderId = openraft::type_config::alias::LeaderIdOf<TypeConfig>;
+            LogId::new(LeaderId::new(t, leader).to_committed(), index)
+        });
+        encode(&VoteRequest::<TypeConfig>::new(
+            Vote::new(term, candidate),
+            last,
+        ))
+    }
+
+    /// Whether a (pre-)vote answer granted the vote; an error answer's text as the error.
+    pub fn vote_granted(payload: &[u8]) -> Result<bool, String> {
+        let r: Result<VoteResponse<TypeConfig>, String> =
+            decode(payload).map_err(|e| e.to_string())?;
+        r.map(|v| v.vote_granted)
+    }
+}
 
 /// Why a request could not be carried out by consensus.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -113,6 +148,8 @@ pub struct Consensus {
     pacer: Arc<pace::Pacer>,
     /// Proposes the keep-alives this node leads many to an entry.
     keep_alives: keep_alive_batch::KeepAliveBatcher,
+    /// Starts a pre-vote round when a stale candidate shows the leader is gone.
+    step_in: step_in::StepIn,
     metrics: Metrics,
 }
 
@@ -237,6 +274,9 @@ impl Consensus {
             handing_over_in: AtomicU64::new(0),
             pacer,
             keep_alives,
+            step_in: step_in::StepIn::new(Duration::from_millis(millis(
+                c.raft.heartbeat_interval_ms,
+            ))),
             metrics: opts.metrics,
         });
         tokio::spawn(keep_alive_batch::watch_gate(Arc::downgrade(&consensus)));

@@ -204,12 +204,24 @@ impl RaftPeer for PeerService {
 
     async fn vote(&self, r: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         self.check_incarnation(r.metadata())?;
+        self.consensus.step_in.someone_campaigns();
         relay(r, |req| self.consensus.raft.vote(req)).await
     }
 
     async fn pre_vote(&self, r: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         self.check_incarnation(r.metadata())?;
-        relay(r, |req| self.consensus.raft.pre_vote(req)).await
+        let req: openraft::raft::VoteRequest<TypeConfig> = request(r)?;
+        let c = &self.consensus;
+        let seen = c.step_in.campaigns_seen();
+        let resp = c.raft.pre_vote(req.clone()).await;
+        match &resp {
+            Ok(resp) if resp.vote_granted => c.step_in.someone_campaigns(),
+            Ok(resp) => c
+                .step_in
+                .after_refused_pre_vote(seen, &c.raft, c.id, &req, resp, &c.metrics),
+            Err(_) => {}
+        }
+        reply(&resp.map_err(|e| e.to_string()))
     }
 
     async fn transfer_leader(
