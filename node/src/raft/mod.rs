@@ -14,6 +14,8 @@ mod network;
 mod pace;
 mod peer_port;
 mod peer_service;
+#[doc(hidden)]
+pub mod peer_wire;
 mod state_machine;
 mod step_in;
 mod timing;
@@ -47,40 +49,6 @@ use peer_service::PeerService;
 use state_machine::SmStore;
 use timing::{openraft_election_timeouts, snapshot_interval};
 use types::{decode, encode, Raft};
-
-/// Peer messages built and read as the node builds and reads them, for the integration tests
-/// that play a peer (`node/tests/step_in.rs`); not an API.
-#[doc(hidden)]
-pub mod peer_wire {
-    use openraft::raft::{VoteRequest, VoteResponse};
-    use openraft::vote::RaftLeaderId;
-
-    use super::types::{decode, encode, LogId, TypeConfig, Vote};
-
-    /// A pre-vote (or vote) request from `candidate` for `term`, whose log ends at
-    /// `last_log` = (term, leader, index), or is empty.
-    pub fn vote_request(
-        term: u64,
-        candidate: u64,
-        last_log: Option<(u64, u64, u64)>,
-    ) -> std::io::Result<Vec<u8>> {
-        let last = last_log.map(|(t, leader, index)| {
-            type LeaderId = openraft::type_config::alias::LeaderIdOf<TypeConfig>;
-            LogId::new(LeaderId::new(t, leader).to_committed(), index)
-        });
-        encode(&VoteRequest::<TypeConfig>::new(
-            Vote::new(term, candidate),
-            last,
-        ))
-    }
-
-    /// Whether a (pre-)vote answer granted the vote; an error answer's text as the error.
-    pub fn vote_granted(payload: &[u8]) -> Result<bool, String> {
-        let r: Result<VoteResponse<TypeConfig>, String> =
-            decode(payload).map_err(|e| e.to_string())?;
-        r.map(|v| v.vote_granted)
-    }
-}
 
 /// Why a request could not be carried out by consensus.
 #[derive(Debug, Clone, thiserror::Error)]
