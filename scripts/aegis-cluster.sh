@@ -6,7 +6,8 @@
 #   scripts/aegis-cluster.sh endpoints
 #   scripts/aegis-cluster.sh metrics-endpoints
 #
-# Environment: HEARTBEAT_MS (50), ELECTION_MIN_MS (250), ELECTION_MAX_MS (500),
+# Environment: HEARTBEAT_MS (50), ELECTION_MIN_MS and ELECTION_MAX_MS (250 and 500; or E and 2E
+# from ELECTION_MS=E, as etcd-cluster.sh and the bench scripts read it),
 # AEGIS_NODE_BIN (default: release build in CARGO_TARGET_DIR, built if missing),
 # AEGIS_WORKER_THREADS (each node's share of the CPUs, at least 1: docs/adr/0015),
 # AEGIS_CLIENT_BASE (32470), AEGIS_PEER_BASE (32480), AEGIS_METRICS_BASE (32490),
@@ -20,8 +21,8 @@ set -euo pipefail
 CMD=${1:-up}
 DIR=${2:-${AEGIS_BENCH_DIR:-/tmp/aegis-bench/aegis}}
 HEARTBEAT_MS=${HEARTBEAT_MS:-50}
-ELECTION_MIN_MS=${ELECTION_MIN_MS:-250}
-ELECTION_MAX_MS=${ELECTION_MAX_MS:-500}
+ELECTION_MIN_MS=${ELECTION_MIN_MS:-${ELECTION_MS:-250}}
+ELECTION_MAX_MS=${ELECTION_MAX_MS:-$((2 * ${ELECTION_MS:-250}))}
 KV_MAX_VERSIONS=${KV_MAX_VERSIONS:-2}
 CLIENT_BASE=${AEGIS_CLIENT_BASE:-32470}
 PEER_BASE=${AEGIS_PEER_BASE:-32480}
