@@ -13,14 +13,17 @@ pub fn vote_request(
     candidate: u64,
     last_log: Option<(u64, u64, u64)>,
 ) -> std::io::Result<Vec<u8>> {
-    let last = last_log.map(|(t, leader, index)| {
-        type LeaderId = openraft::type_config::alias::LeaderIdOf<TypeConfig>;
-        LogId::new(LeaderId::new(t, leader).to_committed(), index)
-    });
+    let last = last_log.map(|(t, leader, index)| log_id(t, leader, index));
     encode(&VoteRequest::<TypeConfig>::new(
         Vote::new(term, candidate),
         last,
     ))
+}
+
+/// The id of entry `index`, written in `term` by `leader`.
+pub(super) fn log_id(term: u64, leader: u64, index: u64) -> LogId {
+    type LeaderId = openraft::type_config::alias::LeaderIdOf<TypeConfig>;
+    LogId::new(LeaderId::new(term, leader).to_committed(), index)
 }
 
 /// Whether a (pre-)vote answer granted the vote; an error answer's text as the error.

@@ -146,14 +146,8 @@ fn still_the_same(raft: &Raft, refused_as: &Vote) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::peer_wire::log_id;
     use super::*;
-    use openraft::vote::RaftLeaderId;
-
-    type LeaderId = openraft::type_config::alias::LeaderIdOf<TypeConfig>;
-
-    fn log_id(term: u64, node: NodeId, index: u64) -> super::super::types::LogId {
-        openraft::LogId::new(LeaderId::new(term, node).to_committed(), index)
-    }
 
     fn request(candidate: NodeId, last: Option<(u64, u64)>) -> VoteRequest<TypeConfig> {
         VoteRequest::new(
