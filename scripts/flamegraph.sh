@@ -3,6 +3,7 @@
 #
 #   scripts/flamegraph.sh [OUT_DIR]
 #   scripts/flamegraph.sh --summary OUT_DIR/folded.txt[.gz]   # top.txt again, from a stored run
+#   scripts/flamegraph.sh --check [RESULTS_DIR]   # each stored flamegraphs-*/*/top.txt matches its stacks
 #
 # Starts the cluster (release build, scripts/aegis-cluster.sh), drives puts with aegis-bench,
 # records every node with `perf record --call-graph dwarf` once the load is warm, and writes:
@@ -21,6 +22,8 @@
 # ~/.cache/aegis-tools when it is missing. Sampling with stack copies costs the nodes CPU, so a
 # profiled row is slower than a measured one: read the shares, not the rate.
 set -euo pipefail
+# Sorting and number formats must not depend on the caller's locale: --check compares text.
+export LC_ALL=C
 
 # Where each node's samples go: per node, its share, the part in the kernel, and its samples by
 # the part of AEGIS they were taken in (the first of these patterns a stack holds, so a log
@@ -62,6 +65,25 @@ summary() {
       "$folded" | sort -rn | awk 'NR <= 25'   # not head: its early exit fails the pipe
   done
 }
+
+# Every stored run's top.txt is what its folded stacks give (scripts/test.sh runs this).
+if [[ ${1:-} == --check ]]; then
+  ROOT=$(cd "$(dirname "$0")/.." && pwd)
+  FOLDED=$(mktemp)
+  trap 'rm -f "$FOLDED"' EXIT
+  checked=0
+  while IFS= read -r top; do
+    d=$(dirname "$top")
+    zcat -f "$d/folded.txt.gz" >"$FOLDED"
+    if ! diff <(summary "$FOLDED" "$(sed -n '1s/^# //p' "$top")") "$top" >/dev/null; then
+      echo "flamegraph: $top is not what $d/folded.txt.gz gives (scripts/flamegraph.sh --summary)" >&2
+      exit 1
+    fi
+    checked=$((checked + 1))
+  done < <(find "${2:-$ROOT/docs/bench-results}" -path '*flamegraphs-*' -name top.txt | sort)
+  echo "flamegraph: $checked stored summaries match their stacks"
+  exit 0
+fi
 
 if [[ ${1:-} == --summary ]]; then
   # Again from a stored run: scripts/flamegraph.sh --summary DIR/folded.txt[.gz]

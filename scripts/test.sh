@@ -36,3 +36,5 @@ fi
 echo "== benchmark history table"
 scripts/bench-history.sh --self-test
 scripts/bench-history.sh --check
+# The stored flame graphs' summaries are what their stacks give.
+scripts/flamegraph.sh --check
