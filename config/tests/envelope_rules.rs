@@ -13,6 +13,19 @@ fn defaults_pass_the_envelope() {
     );
 }
 
+/// docs/BENCHMARKS.md meets the failover target (median <= 200 ms, max <= 400 ms) at this
+/// timing, as `scripts/aegis-cluster.sh` writes it for `HEARTBEAT_MS=20 ELECTION_MS=80`; the
+/// issue asks for it under a config the envelope accepts.
+#[test]
+fn the_failover_benchmark_timing_passes_the_envelope() {
+    let yaml = "raft:\n  heartbeat-interval-ms: 20\n  election-timeout-min-ms: 80\n  election-timeout-max-ms: 160\n\nkv:\n  max-versions: 2\n";
+    let cfg = ClusterConfig::from_yaml(yaml).expect("the benchmark's config parses");
+    assert_eq!(cfg.check(), vec![]);
+    // The margin: at 59 ms, one under three heartbeats, the envelope refuses it.
+    let ids = rejected_ids(&yaml.replace("min-ms: 80", "min-ms: 59"));
+    assert_eq!(ids, vec![RAFT_ELECTION_MIN_GE_3X_HEARTBEAT]);
+}
+
 #[test]
 fn election_min_below_3x_heartbeat_fires_only_its_rule() {
     let mut cfg = ClusterConfig::default();
