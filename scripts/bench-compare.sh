@@ -31,7 +31,12 @@ source "$ROOT/scripts/lib/bench-rows.sh"
 (cd "$ROOT" && cargo build --release -p aegis-bench -p aegis-node)
 mkdir -p "$RESULTS"
 
-want() { [[ -z ${ROWS:-} ]] || [[ " $ROWS " == *" $1 "* ]]; }
+# Whether ROWS asks for a row; each row asked is remembered in ASKED, which STRICT=1 requires.
+ASKED=()
+want() {
+  [[ -z ${ROWS:-} ]] || [[ " $ROWS " == *" $1 "* ]] || return 1
+  [[ " ${ASKED[*]} " == *" $1 "* ]] || ASKED+=("$1")
+}
 PAIRS=${PAIRS:-0}
 PAIR_ROWS=${PAIR_ROWS:-01-put-c1 02-put-c64 03-put-c1000}
 PAIR_WARMUP=${PAIR_WARMUP:-0}
@@ -113,12 +118,8 @@ echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS/
 if [[ -d $RESULTS/etcd && -d $RESULTS/aegis ]]; then
   whole=()
   if [[ ${STRICT:-0} == 1 ]]; then
-    asked=()
-    for spec in "${ROW_SPECS[@]}" 10-watch-w16 20-failover 30-mem-idle 31-mem-after-load; do
-      want "${spec%%|*}" && asked+=("${spec%%|*}")
-    done
     whole=(--strict)
-    if ((${#asked[@]} > 0)); then whole+=(--require "$(IFS=,; echo "${asked[*]}")"); fi
+    if ((${#ASKED[@]} > 0)); then whole+=(--require "$(IFS=,; echo "${ASKED[*]}")"); fi
   fi
   "$BENCH" compare --base "$RESULTS/etcd" --cand "$RESULTS/aegis" "${whole[@]}" | tee "$RESULTS/compare.md"
 elif [[ ${STRICT:-0} == 1 ]]; then
