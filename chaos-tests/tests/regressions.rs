@@ -79,8 +79,8 @@ async fn no_stale_linearizable_read_right_after_a_full_restart() {
 /// way, and the candidates campaigned again and again.
 ///
 /// Here every vote and pre-vote request waits 60 ms before it is sent, more
-/// than the old deadline and less than the new one (half the lease, 125 ms
-/// at the default 250..500 ms).
+/// than the old deadline and less than the new one (half the lease, 84 ms
+/// at the default 250..500 ms since the lease is two thirds of the minimum).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_election_completes_when_votes_take_longer_than_a_heartbeat() {
     let bin = node_bin::ensure(Variant::Failpoints).expect("node binary with failpoints");

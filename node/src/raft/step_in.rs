@@ -3,8 +3,8 @@
 //! Spare followers (see `pace`) lag the quorum set by up to a batch, so when the leader dies,
 //! the first follower whose election timer fires is a spare one about half the time. Its
 //! pre-vote is refused by every voter with a newer log, and the election then waits for one of
-//! those voters' own timers: up to the width of the election range later (125 ms at the
-//! default timing). The refusal is news to the refusing voter: a peer has gone a whole election
+//! those voters' own timers: up to the width of the wait's range later (82 ms at the default
+//! timing, `raft::timing`). The refusal is news to the refusing voter: a peer has gone a whole election
 //! timeout without hearing from the leader. So the voter asks openraft for a pre-vote round of
 //! its own (`Trigger::elect` with `pre_vote`). That round cannot disturb a live leader: openraft
 //! refuses it locally while this voter's own leader lease lasts, and every voter whose lease
