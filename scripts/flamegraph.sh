@@ -11,8 +11,8 @@
 #                      thread, widths in CPU samples, so the towers compare the nodes' CPU use
 #   OUT/leader.svg     the leader alone
 #   OUT/folded.txt     the collapsed stacks both are drawn from (role;thread;frames count)
-#   OUT/top.txt        samples per node, then the functions with the most samples of their
-#                      own (self time) on the leader and on the followers together
+#   OUT/top.txt        samples per node, their split by part of AEGIS, then the functions with
+#                      the most samples of their own (self time) on the leader and the followers
 #   OUT/put.json       the load's own report (aegis-bench --out)
 #
 # Environment: CLIENTS (1), CONNS (CLIENTS/10, at least 1), DURATION (8 s recorded), WARMUP (3 s
