@@ -3,7 +3,7 @@
 # N minutes (each epoch: random kill -9 / SIGSTOP faults, then kill -9 of all
 # nodes under load and a restart), checks every history, and prints totals.
 #
-#   scripts/chaos-soak.sh --minutes 30 [--out DIR] [--seed S] [--failpoints]
+#   scripts/chaos-soak.sh --minutes 30 [--out DIR] [--seed S] [--failpoints] [--timing HB,MIN,MAX]
 #
 # Histories, digests, per-epoch reports and summary.json stay in DIR
 # (default chaos-out/). Exit status: 0 clean, 1 violations or lost writes,

@@ -180,9 +180,76 @@ impl Prober {
     }
 }
 
+/// Raft timing for a chaos cluster other than the node's default (heartbeat 50, election
+/// 250..500 ms): `aegis-chaos soak --timing 20,80,160` soaks the timing the failover benchmark
+/// meets its target at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftTiming {
+    pub heartbeat_ms: u64,
+    pub election_min_ms: u64,
+    pub election_max_ms: u64,
+}
+
+impl std::str::FromStr for RaftTiming {
+    type Err = String;
+
+    /// `HEARTBEAT,MIN,MAX` in milliseconds.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+        let [hb, min, max] = parts[..] else {
+            return Err(format!(
+                "timing {s:?}: expected HEARTBEAT,MIN,MAX in milliseconds, e.g. 20,80,160"
+            ));
+        };
+        let ms = |what: &str, v: &str| {
+            v.parse::<u64>().map_err(|_| {
+                format!("timing {s:?}: {what} {v:?} is not a whole number of milliseconds")
+            })
+        };
+        Ok(RaftTiming {
+            heartbeat_ms: ms("heartbeat", hb)?,
+            election_min_ms: ms("election minimum", min)?,
+            election_max_ms: ms("election maximum", max)?,
+        })
+    }
+}
+
+impl std::fmt::Display for RaftTiming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "heartbeat {} ms, election {}..{} ms",
+            self.heartbeat_ms, self.election_min_ms, self.election_max_ms
+        )
+    }
+}
+
+/// The chaos cluster's config: snapshots every 10,000 entries rather than the default 100,000,
+/// so a run of a few minutes still builds, purges and installs them while faults are injected;
+/// and the timing, if one is given (the node's envelope checks it at start).
+fn chaos_config_yaml(timing: Option<RaftTiming>) -> String {
+    let mut yaml = String::from("raft:\n  snapshot-logs-since-last: 10000\n");
+    if let Some(t) = timing {
+        yaml.push_str(&format!(
+            "  heartbeat-interval-ms: {}\n  election-timeout-min-ms: {}\n  election-timeout-max-ms: {}\n",
+            t.heartbeat_ms, t.election_min_ms, t.election_max_ms
+        ));
+    }
+    yaml
+}
+
 impl Cluster {
     /// Starts `nodes` nodes of `node_bin` and waits for a leader.
     pub async fn start(node_bin: &Path, nodes: usize) -> Result<Cluster, FaultError> {
+        Self::start_with_timing(node_bin, nodes, None).await
+    }
+
+    /// As [`Cluster::start`], at the given Raft timing instead of the node's default.
+    pub async fn start_with_timing(
+        node_bin: &Path,
+        nodes: usize,
+        timing: Option<RaftTiming>,
+    ) -> Result<Cluster, FaultError> {
         let harness_dir = tempfile::Builder::new()
             .prefix("aegis-chaos-")
             .tempdir()
@@ -200,11 +267,8 @@ impl Cluster {
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
         std::fs::set_permissions(&wrapper, perms).map_err(io("making the wrapper executable"))?;
 
-        // Snapshots every 10,000 entries rather than the default 100,000, so
-        // a run of a few minutes still builds, purges and installs them while
-        // faults are injected.
         let mut dev = DevCluster::ephemeral(&wrapper, nodes)?
-            .with_config_yaml("raft:\n  snapshot-logs-since-last: 10000\n")?
+            .with_config_yaml(&chaos_config_yaml(timing))?
             .with_up_timeout(Duration::from_secs(60));
         dev.up().await?;
         let probes = (1..=nodes)
@@ -506,4 +570,47 @@ pub fn revive_all(c: &mut Cluster) -> Result<Vec<usize>, FaultError> {
         }
     }
     Ok(revived)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{chaos_config_yaml, RaftTiming};
+
+    #[test]
+    fn a_timing_reads_as_heartbeat_min_max() {
+        let t: RaftTiming = "20, 80,160".parse().expect("parses");
+        assert_eq!(
+            t,
+            RaftTiming {
+                heartbeat_ms: 20,
+                election_min_ms: 80,
+                election_max_ms: 160
+            }
+        );
+        assert_eq!(t.to_string(), "heartbeat 20 ms, election 80..160 ms");
+        for bad in ["20,80", "20,80,160,1", "20,eighty,160", "-1,80,160", ""] {
+            let err = bad.parse::<RaftTiming>().expect_err(bad);
+            assert!(err.contains("timing"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_timing_goes_under_raft_beside_the_snapshot_interval() {
+        assert_eq!(
+            chaos_config_yaml(None),
+            "raft:\n  snapshot-logs-since-last: 10000\n"
+        );
+        let t = RaftTiming {
+            heartbeat_ms: 20,
+            election_min_ms: 80,
+            election_max_ms: 160,
+        };
+        let cfg = aegis_config::ClusterConfig::from_yaml(&chaos_config_yaml(Some(t)))
+            .expect("a config the node reads");
+        assert_eq!(cfg.raft.heartbeat_interval_ms, 20);
+        assert_eq!(cfg.raft.election_timeout_min_ms, 80);
+        assert_eq!(cfg.raft.election_timeout_max_ms, 160);
+        assert_eq!(cfg.raft.snapshot_logs_since_last, 10_000);
+        assert_eq!(cfg.check(), vec![]);
+    }
 }

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use aegis_chaos::check::check_history;
-use aegis_chaos::faults::{Cluster, Fault};
+use aegis_chaos::faults::{Cluster, Fault, RaftTiming};
 use aegis_chaos::history::read_jsonl;
 use aegis_chaos::node_bin::{self, Variant};
 use aegis_chaos::rng::Rng;
@@ -48,6 +48,10 @@ enum Cmd {
         /// Stop after this many epochs even if time remains.
         #[arg(long)]
         max_epochs: Option<usize>,
+        /// Raft timing as HEARTBEAT,MIN,MAX in ms instead of the node's default
+        /// (50,250,500), e.g. 20,80,160; the node refuses one outside the envelope.
+        #[arg(long)]
+        timing: Option<RaftTiming>,
     },
     /// Check recorded histories.
     Check {
@@ -72,6 +76,9 @@ struct KindTotals {
 struct Totals {
     seed: u64,
     minutes_requested: u64,
+    /// The Raft timing, when not the node's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timing: Option<String>,
     seconds: f64,
     epochs: usize,
     operations: usize,
@@ -93,10 +100,12 @@ async fn soak(
     rounds: usize,
     failpoints: bool,
     max_epochs: Option<usize>,
+    timing: Option<RaftTiming>,
 ) -> anyhow::Result<bool> {
     let seed = seed.unwrap_or_else(Rng::fresh_seed);
+    let timing_note = timing.map(|t| format!(", {t}")).unwrap_or_default();
     eprintln!(
-        "aegis-chaos soak: seed {seed}, {minutes} minutes, output in {}",
+        "aegis-chaos soak: seed {seed}, {minutes} minutes{timing_note}, output in {}",
         out.display()
     );
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -107,7 +116,7 @@ async fn soak(
     };
     let bin = node_bin::ensure(variant).context("finding the node binary")?;
     let mut rng = Rng::new(seed);
-    let mut cluster = Cluster::start(&bin, 5)
+    let mut cluster = Cluster::start_with_timing(&bin, 5, timing)
         .await
         .context("starting the cluster")?;
     let deadline = Instant::now() + Duration::from_secs(minutes * 60);
@@ -115,6 +124,7 @@ async fn soak(
     let mut totals = Totals {
         seed,
         minutes_requested: minutes,
+        timing: timing.map(|t| t.to_string()),
         ..Totals::default()
     };
     let mut reports: Vec<EpochReport> = Vec::new();
@@ -203,7 +213,8 @@ async fn main() -> ExitCode {
             rounds,
             failpoints,
             max_epochs,
-        } => soak(minutes, out, seed, rounds, failpoints, max_epochs).await,
+            timing,
+        } => soak(minutes, out, seed, rounds, failpoints, max_epochs, timing).await,
         Cmd::Check {
             files,
             search_limit,
