@@ -30,7 +30,10 @@ export LC_ALL=C
 # sync that openraft's core called counts as the log); then the functions with the most
 # samples of their own on the leader and on the followers.
 summary() {
-  local folded=$1 sub=$2 who
+  local sub=$2 who folded
+  # The stacks are read several times, and may be gzipped (stored runs): one plain copy.
+  folded=$(mktemp)
+  zcat -f "$1" >"$folded"
   echo "# $sub"
   echo "## samples per node"
   echo "node        samples  share  in the kernel"
@@ -64,18 +67,17 @@ summary() {
       END { for (k in self) printf "%7d  %5.1f %%  %s\n", self[k], 100 * self[k] / t, k }' \
       "$folded" | sort -rn | awk 'NR <= 25'   # not head: its early exit fails the pipe
   done
+  rm -f "$folded"
 }
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 # Every stored run's top.txt is what its folded stacks give (scripts/test.sh runs this).
 if [[ ${1:-} == --check ]]; then
-  ROOT=$(cd "$(dirname "$0")/.." && pwd)
-  FOLDED=$(mktemp)
-  trap 'rm -f "$FOLDED"' EXIT
   checked=0
   while IFS= read -r top; do
     d=$(dirname "$top")
-    zcat -f "$d/folded.txt.gz" >"$FOLDED"
-    if ! diff <(summary "$FOLDED" "$(sed -n '1s/^# //p' "$top")") "$top" >/dev/null; then
+    if ! diff <(summary "$d/folded.txt.gz" "$(sed -n '1s/^# //p' "$top")") "$top" >/dev/null; then
       echo "flamegraph: $top is not what $d/folded.txt.gz gives (scripts/flamegraph.sh --summary)" >&2
       exit 1
     fi
@@ -87,14 +89,10 @@ fi
 
 if [[ ${1:-} == --summary ]]; then
   # Again from a stored run: scripts/flamegraph.sh --summary DIR/folded.txt[.gz]
-  FOLDED=$(mktemp)
-  trap 'rm -f "$FOLDED"' EXIT
-  zcat -f "$2" >"$FOLDED"
-  summary "$FOLDED" "${3:-$2}"
+  summary "$2" "${3:-$2}"
   exit 0
 fi
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-/tmp/aegis-bench/flamegraph-$(date -u +%Y%m%dT%H%M%SZ)}
 CLIENTS=${CLIENTS:-1}
 CONNS=${CONNS:-$(( CLIENTS / 10 > 0 ? CLIENTS / 10 : 1 ))}
